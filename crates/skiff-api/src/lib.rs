@@ -1,0 +1,23 @@
+//! Pure Kubernetes API machinery: no I/O, no async runtime, no clock reads.
+//!
+//! - [`resource`]: what a resource is (group, version, kind, plural, scope, verbs, names).
+//! - [`builtin`]: the built-in resources Skiff serves, taken from k8s-openapi.
+//! - [`registry`]: lookup of resources by path, kind or short name, including custom resources.
+//! - [`error`]: [`ApiError`], the one error type that reaches users, rendered as a meta/v1 `Status`.
+//! - [`names`]: name, label and annotation validation.
+//! - [`selector`]: label and field selectors.
+//! - [`defaults`]: upstream defaulting for the built-in kinds.
+//! - [`validation`]: required fields of the core kinds.
+
+pub mod builtin;
+pub mod defaults;
+pub mod error;
+pub mod names;
+pub mod registry;
+pub mod resource;
+pub mod selector;
+pub mod validation;
+
+pub use error::{ApiError, FieldError, FieldErrorKind};
+pub use registry::Registry;
+pub use resource::{ResourceInfo, Scope};

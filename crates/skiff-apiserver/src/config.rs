@@ -1,0 +1,36 @@
+//! Settings of one API server process.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Everything the API server needs to start.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Data directory (certificates, kubeconfig, store).
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub bind_address: IpAddr,
+    /// HTTPS port (0 picks a free one).
+    pub secure_port: u16,
+    /// Extra subject alternative names of the serving certificate.
+    pub tls_sans: Vec<String>,
+    /// Service ClusterIP range, e.g. `10.43.0.0/16`.
+    pub service_cidr: String,
+    /// Extra path to write the admin kubeconfig to.
+    pub write_kubeconfig: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// `<data-dir>/tls`
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+    /// `<data-dir>/db/state.redb`
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("db").join("state.redb")
+    }
+    /// `<data-dir>/kubeconfig.yaml`
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.data_dir.join("kubeconfig.yaml")
+    }
+}

@@ -1,0 +1,250 @@
+//! The request path: parse → authenticate → authorize → route to a handler, with the audit log
+//! line every request gets.
+
+use crate::handlers::{self, error_response, respond, Cx};
+use crate::negotiate::{choose, Output};
+use crate::pipeline::{Attributes, User};
+use crate::request::{parse, Query, Target};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::response::Response;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::json;
+use skiff_api::ApiError;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted (upstream: 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Serves one request.
+pub async fn dispatch(state: Arc<AppState>, user: User, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = Query::parse(req.uri().query());
+    let target = parse(&method, &path, &query);
+    let (verb, resource) = match &target {
+        Target::Resource(i) => (i.verb.clone(), i.resource.clone()),
+        _ => (method.as_str().to_ascii_lowercase(), String::new()),
+    };
+    let response = match route(state, user.clone(), req, target, query).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    tracing::debug!(
+        user = %user.name,
+        verb = %verb,
+        resource = %resource,
+        path = %path,
+        code = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::TooLarge(format!("limit is {MAX_BODY_BYTES}")))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!("reading the request body: {e}"))),
+    }
+}
+
+fn accept(req: &Request<Body>) -> Option<String> {
+    req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from)
+}
+
+async fn route(state: Arc<AppState>, user: User, req: Request<Body>, target: Target, query: Query) -> Result<Response, ApiError> {
+    let path = req.uri().path().to_string();
+    let resource_path = matches!(target, Target::Resource(_));
+    let attrs_path = path.clone();
+    if !resource_path {
+        state.authorizer.authorize(&Attributes {
+            user: &user,
+            verb: "get",
+            group: "",
+            resource: "",
+            subresource: "",
+            namespace: "",
+            name: "",
+            path: &attrs_path,
+        })?;
+        if !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+            return Err(ApiError::MethodNotAllowed);
+        }
+    }
+    let reg = state.storage.registry.clone();
+    match target {
+        Target::CoreVersions => match choose(accept(&req).as_deref(), true)? {
+            Output::AggregatedDiscovery(v) => Ok(discovery_response(crate::discovery::aggregated(&reg, true, &v), &v)),
+            o => Ok(respond(StatusCode::OK, &crate::discovery::core_versions(&state.server_address), &o, &[])),
+        },
+        Target::Groups => match choose(accept(&req).as_deref(), true)? {
+            Output::AggregatedDiscovery(v) => Ok(discovery_response(crate::discovery::aggregated(&reg, false, &v), &v)),
+            o => Ok(respond(StatusCode::OK, &crate::discovery::groups(&reg), &o, &[])),
+        },
+        Target::Group(g) => {
+            let o = choose(accept(&req).as_deref(), false)?;
+            let doc = crate::discovery::group(&reg, &g).ok_or(ApiError::NoResource)?;
+            Ok(respond(StatusCode::OK, &doc, &o, &[]))
+        }
+        Target::ResourceList(g, v) => {
+            let o = choose(accept(&req).as_deref(), false)?;
+            let doc = crate::discovery::resource_list(&reg, &g, &v).ok_or(ApiError::NoResource)?;
+            Ok(respond(StatusCode::OK, &doc, &o, &[]))
+        }
+        Target::NonResource => non_resource(&state, &path, &query, &req),
+        Target::Resource(info) => {
+            let res = reg.by_plural(&info.group, &info.version, &info.resource).ok_or(ApiError::NoResource)?;
+            state.authorizer.authorize(&Attributes {
+                user: &user,
+                verb: &info.verb,
+                group: &info.group,
+                resource: &info.resource,
+                subresource: &info.subresource,
+                namespace: &info.namespace,
+                name: &info.name,
+                path: &path,
+            })?;
+            if info.verb.is_empty() {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            let sub_ok = match info.subresource.as_str() {
+                "" => true,
+                "status" => res.status_subresource,
+                "scale" => res.scale.is_some(),
+                "binding" => res.group.is_empty() && res.plural == "pods",
+                "finalize" => res.group.is_empty() && res.plural == "namespaces",
+                _ => false,
+            };
+            if !sub_ok {
+                return Err(ApiError::NoResource);
+            }
+            if info.subresource.is_empty() && !res.verbs.iter().any(|v| *v == info.verb) && info.verb != "watch" {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            if res.virtual_only {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            if res.namespaced() && info.namespace.is_empty() && !info.name.is_empty() {
+                return Err(ApiError::NoResource);
+            }
+            let output = choose(accept(&req).as_deref(), false)?;
+            let headers = req.headers().clone();
+            let body = read_body(req.into_body()).await?;
+            let cx = Cx {
+                state: state.clone(),
+                res,
+                info,
+                query,
+                headers,
+                user,
+                output,
+                body,
+            };
+            match (cx.info.subresource.as_str(), cx.info.verb.as_str()) {
+                ("scale", _) => handlers::subresource::scale(&cx).await,
+                ("binding", "create") => handlers::subresource::binding(&cx).await,
+                (_, "get") => handlers::read::get(&cx).await,
+                ("", "list") => handlers::read::list(&cx).await,
+                ("", "watch") => handlers::watch::watch(cx).await,
+                ("", "create") => handlers::write::create(&cx).await,
+                (_, "update") => handlers::write::update(&cx).await,
+                (_, "patch") => handlers::write::patch(&cx).await,
+                ("", "delete") => handlers::write::delete(&cx).await,
+                ("", "deletecollection") => handlers::write::delete_collection(&cx).await,
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+    }
+}
+
+fn discovery_response(doc: serde_json::Value, version: &str) -> Response {
+    let ct = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, ct)
+        .body(Body::from(serde_json::to_vec(&doc).unwrap_or_default()))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn text(code: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn bytes_json(bytes: Arc<Vec<u8>>) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(bytes.as_ref().clone()))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn non_resource(state: &Arc<AppState>, path: &str, query: &Query, req: &Request<Body>) -> Result<Response, ApiError> {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed {
+        "/healthz" | "/livez" | "/readyz" => {
+            let ready = state.ready.load(Ordering::SeqCst);
+            let ok = trimmed != "/readyz" || ready;
+            let checks = ["ping", "etcd", "informer-sync", "poststarthook/start-apiserver"];
+            let body = if query.get("verbose").is_some() {
+                let mut s = String::new();
+                for c in checks {
+                    s.push_str(&format!("[{}]{c} {}\n", if ok { "+" } else { "-" }, if ok { "ok" } else { "failed" }));
+                }
+                s.push_str(&format!("{} check {}\n", &trimmed[1..], if ok { "passed" } else { "failed" }));
+                s
+            } else if ok {
+                "ok".into()
+            } else {
+                "[-]poststarthook/start-apiserver failed: not finished\nreadyz check failed".into()
+            };
+            Ok(text(if ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR }, body))
+        }
+        "/version" => {
+            let (ma, mi, pa) = skiff_api::builtin::KUBERNETES_VERSION;
+            Ok(respond(
+                StatusCode::OK,
+                &json!({
+                    "major": ma.to_string(), "minor": mi.to_string(),
+                    "gitVersion": format!("v{ma}.{mi}.{pa}+skiff-{}", env!("CARGO_PKG_VERSION")),
+                    "gitCommit": "", "gitTreeState": "clean", "buildDate": "",
+                    "goVersion": "", "compiler": "rustc", "platform": format!("{}/{}", std::env::consts::OS, arch()),
+                }),
+                &Output::Json,
+                &[],
+            ))
+        }
+        "/openapi/v2" => {
+            let accept = accept(req).unwrap_or_default();
+            if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
+                return Err(ApiError::NotAcceptable("only application/json is served for /openapi/v2".into()));
+            }
+            Ok(bytes_json(state.openapi().v2()))
+        }
+        "/openapi/v3" => Ok(respond(StatusCode::OK, &state.openapi().v3_root(), &Output::Json, &[])),
+        p if p.starts_with("/openapi/v3/") => {
+            let gv = &p["/openapi/v3/".len()..];
+            state.openapi().v3_group_version(gv).map(bytes_json).ok_or(ApiError::NoResource)
+        }
+        _ => Err(ApiError::NoResource),
+    }
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}

@@ -1,0 +1,181 @@
+//! Handlers of the resource verbs. Each takes a [`Cx`] (the parsed request) and returns a
+//! response or an [`ApiError`].
+
+pub mod read;
+pub mod subresource;
+pub mod watch;
+pub mod write;
+
+use crate::negotiate::Output;
+use crate::pipeline::User;
+use crate::request::{Query, RequestInfo};
+use crate::rest::WriteCtx;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{json, Value};
+use skiff_api::{ApiError, ResourceInfo};
+use std::sync::Arc;
+
+/// One resource request, parsed.
+pub struct Cx {
+    /// Server state.
+    pub state: Arc<AppState>,
+    /// The resource addressed.
+    pub res: Arc<ResourceInfo>,
+    /// Path information.
+    pub info: RequestInfo,
+    /// Query parameters.
+    pub query: Query,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Authenticated user.
+    pub user: User,
+    /// Negotiated response format.
+    pub output: Output,
+    /// Request body.
+    pub body: Bytes,
+}
+
+impl Cx {
+    /// The write context (field manager, dry run, time).
+    pub fn write_ctx(&self, default_manager: Option<&str>) -> Result<WriteCtx, ApiError> {
+        let manager = match self.query.get("fieldManager") {
+            Some(m) if !m.is_empty() => m.to_string(),
+            _ => default_manager
+                .map(str::to_string)
+                .unwrap_or_else(|| manager_from_user_agent(self.headers.get("user-agent"))),
+        };
+        if manager.len() > 128 {
+            return Err(ApiError::BadRequest(
+                "fieldManager: Too long: may not be more than 128 bytes".into(),
+            ));
+        }
+        if let Some(d) = self.query.get("dryRun") {
+            if d != "All" {
+                return Err(ApiError::BadRequest(format!(
+                    "dryRun: Unsupported value: {d:?}: supported values: \"All\""
+                )));
+            }
+        }
+        Ok(WriteCtx {
+            user: self.user.clone(),
+            dry_run: self.query.dry_run(),
+            field_manager: manager,
+            now: self.state.now(),
+            apply: false,
+        })
+    }
+
+    /// The namespace of the request (the object's own name for namespaces).
+    pub fn namespace(&self) -> &str {
+        if self.res.namespaced() {
+            &self.info.namespace
+        } else {
+            ""
+        }
+    }
+}
+
+/// Upstream's default field manager: the user agent up to the first `/`.
+fn manager_from_user_agent(ua: Option<&HeaderValue>) -> String {
+    let ua = ua.and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+    let prefix = ua.split('/').next().unwrap_or(ua);
+    prefix.chars().take(128).collect()
+}
+
+/// A JSON (or YAML) response.
+pub fn respond(status: StatusCode, body: &Value, output: &Output, warnings: &[String]) -> Response {
+    let (bytes, ct) = crate::negotiate::encode(body, output);
+    let mut r = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, ct);
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::to_string(w).unwrap_or_default());
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            r = r.header("Warning", v);
+        }
+    }
+    r.body(Body::from(bytes)).unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// The error response: a `Status` with the error's code.
+pub fn error_response(e: &ApiError) -> Response {
+    let status = StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    respond(status, &e.to_status(), &Output::Json, &[])
+}
+
+/// Renders one object in the negotiated format (Table, PartialObjectMetadata or itself).
+pub fn render_object(cx: &Cx, obj: Value) -> Value {
+    match &cx.output {
+        Output::Table(v) => {
+            let mut t = table(cx, std::slice::from_ref(&obj), json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}));
+            t["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
+            t
+        }
+        Output::PartialMetadata(v) => partial(&obj, v),
+        _ => obj,
+    }
+}
+
+/// Builds a Table for `objects`.
+pub fn table(cx: &Cx, objects: &[Value], list_meta: Value) -> Value {
+    let include = match cx.query.str("includeObject") {
+        "None" => skiff_printers::IncludeObject::None,
+        "Object" => skiff_printers::IncludeObject::Object,
+        _ => skiff_printers::IncludeObject::Metadata,
+    };
+    skiff_printers::table(
+        &cx.res,
+        objects,
+        include,
+        list_meta,
+        cx.res.printer_columns.as_deref(),
+        cx.state.now(),
+    )
+}
+
+/// PartialObjectMetadata of an object.
+pub fn partial(obj: &Value, version: &str) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
+/// Decodes the request body (JSON or YAML) with field validation per `fieldValidation`.
+/// Returns the object and the warnings to send.
+pub fn decode_body(cx: &Cx, allow_yaml_patch: bool) -> Result<(Value, Vec<String>), ApiError> {
+    let ty = crate::negotiate::body_type(cx.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let yaml = matches!(ty, crate::negotiate::BodyType::Yaml) || (allow_yaml_patch && ty == crate::negotiate::BodyType::ApplyPatch);
+    let decoded = crate::negotiate::decode(&cx.body, yaml)?;
+    let mut problems: Vec<String> = decoded
+        .duplicates
+        .iter()
+        .map(|d| format!("duplicate field {d:?}"))
+        .collect();
+    problems.extend(
+        crate::schema::unknown_fields(&cx.res, &decoded.value)
+            .into_iter()
+            .map(|f| format!("unknown field {f:?}")),
+    );
+    field_validation(cx, problems).map(|w| (decoded.value, w))
+}
+
+/// Applies `fieldValidation` to the problems found while decoding.
+pub fn field_validation(cx: &Cx, problems: Vec<String>) -> Result<Vec<String>, ApiError> {
+    match cx.query.get("fieldValidation").unwrap_or("Warn") {
+        "Strict" if !problems.is_empty() => Err(ApiError::BadRequest(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
+        "Strict" | "Warn" => Ok(problems),
+        "Ignore" => Ok(Vec::new()),
+        other => Err(ApiError::BadRequest(format!(
+            "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+        ))),
+    }
+}

@@ -1,0 +1,45 @@
+//! GET and LIST.
+
+use super::{partial, render_object, respond, table, Cx};
+use crate::negotiate::Output;
+use crate::rest::list::{list_object, ListOptions};
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{json, Value};
+use skiff_api::ApiError;
+
+/// GET one object.
+pub async fn get(cx: &Cx) -> Result<Response, ApiError> {
+    let obj = cx.state.storage.get(&cx.res, cx.namespace(), &cx.info.name).await?;
+    Ok(respond(StatusCode::OK, &render_object(cx, obj), &cx.output, &[]))
+}
+
+/// LIST a collection.
+pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
+    let opts = ListOptions::parse(&cx.res, &cx.query)?;
+    let page = cx.state.storage.list(&cx.res, cx.namespace(), &opts).await?;
+    let body = match &cx.output {
+        Output::Table(v) => {
+            let mut meta = json!({"resourceVersion": page.revision.to_string()});
+            if let Some(c) = &page.continue_token {
+                meta["continue"] = json!(c);
+            }
+            if let Some(r) = page.remaining {
+                meta["remainingItemCount"] = json!(r);
+            }
+            let mut t = table(cx, &page.items, meta);
+            t["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
+            t
+        }
+        Output::PartialMetadata(v) => {
+            let mut l = list_object(&cx.res, page);
+            let items: Vec<Value> = l["items"].as_array().into_iter().flatten().map(|o| partial(o, v)).collect();
+            l["items"] = json!(items);
+            l["kind"] = json!("PartialObjectMetadataList");
+            l["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
+            l
+        }
+        _ => list_object(&cx.res, page),
+    };
+    Ok(respond(StatusCode::OK, &body, &cx.output, &[]))
+}

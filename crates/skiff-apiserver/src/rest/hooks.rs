@@ -1,0 +1,94 @@
+//! Kind-specific steps around writes: ClusterIP/NodePort allocation for Services, CRD
+//! establishment, and keeping the registry in step with CRDs.
+
+use super::{meta, Storage, WriteCtx};
+use serde_json::{json, Value};
+use skiff_api::{ApiError, FieldError, ResourceInfo};
+
+fn is(res: &ResourceInfo, group: &str, kind: &str) -> bool {
+    res.group == group && res.kind == kind
+}
+
+impl Storage {
+    /// Before an object is first stored.
+    pub async fn before_create(&self, res: &ResourceInfo, obj: &mut Value, ctx: &WriteCtx) -> Result<(), ApiError> {
+        if is(res, "", "Service") {
+            self.allocators.allocate_service(self, obj, ctx.dry_run).await?;
+        }
+        if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
+            crate::crd::establish(obj, ctx.now);
+        }
+        Ok(())
+    }
+
+    /// Before an update is stored.
+    pub async fn before_update(&self, res: &ResourceInfo, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+        if is(res, "", "Service") {
+            let old_ip = old.pointer("/spec/clusterIP").cloned();
+            let new_ip = new.pointer("/spec/clusterIP").cloned();
+            match new_ip {
+                None | Some(Value::Null) => {
+                    if let Some(ip) = old_ip {
+                        new["spec"]["clusterIP"] = ip;
+                        if let Some(ips) = old.pointer("/spec/clusterIPs") {
+                            new["spec"]["clusterIPs"] = ips.clone();
+                        }
+                    }
+                }
+                Some(ip) if Some(&ip) != old_ip.as_ref() => {
+                    return Err(ApiError::Invalid(
+                        super::target(res, meta::meta_str(old, "name")),
+                        vec![FieldError::invalid("spec.clusterIPs[0]", ip, "may not change once set")],
+                    ));
+                }
+                _ => {}
+            }
+            for key in ["ipFamilies", "ipFamilyPolicy"] {
+                if new["spec"].get(key).is_none() {
+                    if let Some(v) = old["spec"].get(key) {
+                        new["spec"][key] = v.clone();
+                    }
+                }
+            }
+        }
+        if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
+            crate::crd::establish(new, chrono::Utc::now());
+        }
+        Ok(())
+    }
+
+    /// After a write reached the store (`new` is None for a delete).
+    pub async fn after_write(&self, res: &ResourceInfo, old: Option<&Value>, new: Option<&Value>) {
+        if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
+            match new {
+                Some(crd) => crate::crd::register(&self.registry, crd),
+                None => {
+                    if let Some(crd) = old {
+                        crate::crd::unregister(&self.registry, crd);
+                    }
+                }
+            }
+        }
+        if new.is_none() && is(res, "", "Service") {
+            if let Some(svc) = old {
+                self.release(res, svc).await;
+            }
+        }
+    }
+
+    /// Frees what `before_create` allocated for an object that was not (or is no longer) stored.
+    pub async fn release(&self, res: &ResourceInfo, obj: &Value) {
+        if is(res, "", "Service") {
+            self.allocators.release_service(self, obj).await;
+        }
+    }
+}
+
+/// The upstream `kubernetes` Service in `default`, pointing at the API server.
+pub fn kubernetes_service(port: u16) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}
+    })
+}

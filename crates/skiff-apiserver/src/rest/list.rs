@@ -1,0 +1,251 @@
+//! LIST: selectors, `limit`/`continue` chunking, `resourceVersion`/`resourceVersionMatch`.
+//! Lists without chunking are served from the watch cache; chunked and exact-revision lists
+//! read a consistent snapshot of the store.
+
+use super::{decode, keys, store_error, Storage};
+use base64::Engine;
+use serde_json::{json, Value};
+use skiff_api::selector::{field_values, supported_fields, FieldSelector, LabelSelector};
+use skiff_api::{ApiError, ResourceInfo};
+use skiff_store::ListRequest;
+
+/// Parsed list options.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// `labelSelector`
+    pub label: LabelSelector,
+    /// `fieldSelector`
+    pub field: FieldSelector,
+    /// `limit` (0 = all)
+    pub limit: usize,
+    /// Decoded `continue` token: (revision, last key returned).
+    pub continue_from: Option<(i64, String)>,
+    /// `resourceVersion`
+    pub resource_version: String,
+    /// `resourceVersionMatch`
+    pub rv_match: String,
+}
+
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+impl ListOptions {
+    /// Parses the query of a list or watch request for `res`.
+    pub fn parse(res: &ResourceInfo, q: &crate::request::Query) -> Result<Self, ApiError> {
+        let label = LabelSelector::parse(q.str("labelSelector")).map_err(ApiError::BadRequest)?;
+        let field = FieldSelector::parse(q.str("fieldSelector")).map_err(ApiError::BadRequest)?;
+        let supported: &[&str] = if res.custom {
+            &["metadata.name", "metadata.namespace"]
+        } else {
+            supported_fields(&res.group, &res.plural)
+        };
+        field.check_supported(supported).map_err(|e| {
+            ApiError::BadRequest(format!("Unable to find {:?} that match label selector \"\", field selector {:?}: {e}", res.group_resource(), q.str("fieldSelector")))
+        })?;
+        let limit = match q.get("limit") {
+            None | Some("") => 0,
+            Some(l) => l
+                .parse::<i64>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?
+                .max(0) as usize,
+        };
+        let continue_from = match q.get("continue") {
+            None | Some("") => None,
+            Some(c) => Some(decode_continue(c)?),
+        };
+        let rv = q.str("resourceVersion").to_string();
+        let rv_match = q.str("resourceVersionMatch").to_string();
+        if continue_from.is_some() && !rv.is_empty() && rv != "0" {
+            return Err(ApiError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
+        }
+        match rv_match.as_str() {
+            "" | "NotOlderThan" | "Exact" => {}
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+                )))
+            }
+        }
+        if !rv_match.is_empty() && rv.is_empty() {
+            return Err(ApiError::BadRequest(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+            ));
+        }
+        if !rv.is_empty() && rv.parse::<i64>().is_err() {
+            return Err(ApiError::BadRequest(format!("invalid resource version {rv:?}")));
+        }
+        Ok(Self {
+            label,
+            field,
+            limit,
+            continue_from,
+            resource_version: rv,
+            rv_match,
+        })
+    }
+
+    /// Whether an object passes both selectors.
+    pub fn matches(&self, res: &ResourceInfo, obj: &Value) -> bool {
+        if !self.label.matches(obj.pointer("/metadata/labels").unwrap_or(&Value::Null)) {
+            return false;
+        }
+        if self.field.0.is_empty() {
+            return true;
+        }
+        let supported: &[&'static str] = if res.custom {
+            &["metadata.name", "metadata.namespace"]
+        } else {
+            supported_fields(&res.group, &res.plural)
+        };
+        self.field.matches(&field_values(obj, supported))
+    }
+}
+
+fn encode_continue(rv: i64, key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"v": "meta.k8s.io/v1", "rv": rv, "start": key}).to_string())
+}
+
+fn decode_continue(c: &str) -> Result<(i64, String), ApiError> {
+    let bad = |why: &str| ApiError::BadRequest(format!("continue key is not valid: {why}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.trim_end_matches('='))
+        .map_err(|_| bad("not base64"))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad("not JSON"))?;
+    if v["v"] != "meta.k8s.io/v1" {
+        return Err(bad("unsupported version"));
+    }
+    let rv = v["rv"].as_i64().filter(|r| *r > 0).ok_or_else(|| bad("no resource version"))?;
+    let start = v["start"].as_str().ok_or_else(|| bad("no start key"))?;
+    if !start.starts_with(keys::ROOT) {
+        return Err(bad("start key outside the registry"));
+    }
+    Ok((rv, start.to_string()))
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct ListPage {
+    /// Matching objects.
+    pub items: Vec<Value>,
+    /// The revision the page reflects.
+    pub revision: i64,
+    /// Token for the next page.
+    pub continue_token: Option<String>,
+    /// Objects left after this page (only without selectors, like upstream).
+    pub remaining: Option<u64>,
+}
+
+impl Storage {
+    /// LIST.
+    pub async fn list(&self, res: &ResourceInfo, ns: &str, o: &ListOptions) -> Result<ListPage, ApiError> {
+        let prefix = keys::collection(res, ns);
+        let exact = o.rv_match == "Exact";
+        if o.limit == 0 && o.continue_from.is_none() && !exact {
+            let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
+            let (objs, rev) = self.cache.list(&prefix, min_rev, o.resource_version.is_empty()).await?;
+            let items = objs
+                .iter()
+                .filter(|v| o.matches(res, v))
+                .map(|v| (**v).clone())
+                .collect();
+            return Ok(ListPage {
+                items,
+                revision: rev,
+                continue_token: None,
+                remaining: None,
+            });
+        }
+        let (mut revision, mut after) = match &o.continue_from {
+            Some((rv, key)) => (Some(*rv), Some(key.clone())),
+            None if exact => (o.resource_version.parse().ok(), None),
+            None => (None, None),
+        };
+        let selecting = !o.label.is_empty() || !o.field.0.is_empty();
+        let mut items = Vec::new();
+        loop {
+            let want = if o.limit == 0 { 0 } else { o.limit - items.len() };
+            let page = self
+                .store
+                .list(ListRequest {
+                    prefix: prefix.clone(),
+                    after_key: after.clone(),
+                    limit: want,
+                    revision,
+                })
+                .await
+                .map_err(|e| match e {
+                    skiff_store::StoreError::Compacted { .. } if o.continue_from.is_some() => {
+                        ApiError::Expired(CONTINUE_EXPIRED.into())
+                    }
+                    e => store_error(res, "", e),
+                })?;
+            let rev = page.revision;
+            for kv in &page.kvs {
+                let v = decode(kv)?;
+                if o.matches(res, &v) {
+                    items.push(v);
+                }
+                after = Some(kv.key.clone());
+            }
+            let full = o.limit > 0 && items.len() >= o.limit;
+            if !page.more || full {
+                let continue_token = (page.more && o.limit > 0)
+                    .then(|| encode_continue(rev, after.as_deref().unwrap_or("")));
+                let remaining = (page.more && !selecting).then_some(page.remaining);
+                return Ok(ListPage {
+                    items,
+                    revision: rev,
+                    continue_token,
+                    remaining,
+                });
+            }
+            // Keep reading the same snapshot for the following pages.
+            revision = Some(rev);
+        }
+    }
+
+    /// Every object matching `o` (no chunking), from the cache.
+    pub async fn list_all(&self, res: &ResourceInfo, ns: &str, o: &ListOptions) -> Result<Vec<Value>, ApiError> {
+        let all = ListOptions {
+            limit: 0,
+            continue_from: None,
+            rv_match: String::new(),
+            resource_version: String::new(),
+            ..o.clone()
+        };
+        Ok(self.list(res, ns, &all).await?.items)
+    }
+}
+
+/// Wraps items into a `<Kind>List`.
+pub fn list_object(res: &ResourceInfo, page: ListPage) -> Value {
+    let mut meta = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(c) = page.continue_token {
+        meta["continue"] = json!(c);
+    }
+    if let Some(r) = page.remaining {
+        meta["remainingItemCount"] = json!(r);
+    }
+    json!({
+        "kind": res.list_kind,
+        "apiVersion": res.api_version(),
+        "metadata": meta,
+        "items": page.items,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip_and_reject_garbage() {
+        let t = encode_continue(42, "/registry/pods/default/web");
+        assert_eq!(decode_continue(&t).unwrap(), (42, "/registry/pods/default/web".to_string()));
+        assert_eq!(decode_continue("!!!").unwrap_err().code(), 400);
+        let bad = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"v":"meta.k8s.io/v1","rv":1,"start":"/etc/passwd"}"#);
+        assert_eq!(decode_continue(&bad).unwrap_err().code(), 400);
+    }
+}

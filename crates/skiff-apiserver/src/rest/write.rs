@@ -1,0 +1,372 @@
+//! Create and update (PUT, PATCH, status and scale) with optimistic concurrency.
+
+use super::{decode, encode, keys, meta, store_error, target, Storage, WriteCtx};
+use crate::pipeline::Operation;
+use serde_json::{json, Value};
+use skiff_api::{ApiError, FieldError, ResourceInfo};
+use skiff_store::{KeyValue, StoreError};
+
+/// How many times a write retries after losing a race it did not ask to lose.
+const MAX_RETRIES: usize = 16;
+
+/// Kinds that may be created by a PUT to a missing name (upstream's AllowCreateOnUpdate).
+fn allow_create_on_update(res: &ResourceInfo) -> bool {
+    res.group.is_empty() && matches!(res.plural.as_str(), "endpoints" | "events")
+        || res.group == "coordination.k8s.io"
+}
+
+/// Fills `apiVersion`/`kind` or rejects a body of another kind.
+pub fn check_type_meta(res: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    if !obj.is_object() {
+        return Err(ApiError::BadRequest(format!(
+            "the body of the request must be a {} object",
+            res.kind
+        )));
+    }
+    let want_av = res.api_version();
+    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    if !av.is_empty() && av != want_av {
+        return Err(ApiError::BadRequest(format!(
+            "the API version in the data ({av}) does not match the expected API version ({want_av})"
+        )));
+    }
+    if !kind.is_empty() && kind != res.kind {
+        return Err(ApiError::BadRequest(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            res.kind
+        )));
+    }
+    obj["apiVersion"] = json!(want_av);
+    obj["kind"] = json!(res.kind);
+    Ok(())
+}
+
+fn check_namespace(res: &ResourceInfo, ns: &str, obj: &mut Value) -> Result<(), ApiError> {
+    let m = meta::meta_mut(obj);
+    if res.namespaced() {
+        let body_ns = m.get("namespace").and_then(Value::as_str).unwrap_or("");
+        if body_ns.is_empty() {
+            m.insert("namespace".into(), json!(ns));
+        } else if !ns.is_empty() && body_ns != ns {
+            return Err(ApiError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request".into(),
+            ));
+        }
+    } else {
+        m.remove("namespace");
+    }
+    Ok(())
+}
+
+/// QoS class of a pod spec, like upstream's `GetPodQOS`.
+fn qos_class(spec: &Value) -> &'static str {
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in spec["containers"].as_array().into_iter().flatten().chain(spec["initContainers"].as_array().into_iter().flatten()) {
+        let req = &c["resources"]["requests"];
+        let lim = &c["resources"]["limits"];
+        for r in ["cpu", "memory"] {
+            let (q, l) = (req.get(r), lim.get(r));
+            if q.is_some() || l.is_some() {
+                any = true;
+            }
+            match (q, l) {
+                (_, None) => guaranteed = false,
+                (Some(q), Some(l)) if q != l => guaranteed = false,
+                _ => {}
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+impl Storage {
+    /// Checks the namespace of a namespaced create exists and is not terminating.
+    async fn check_namespace_open(&self, res: &ResourceInfo, ns: &str) -> Result<(), ApiError> {
+        if !res.namespaced() {
+            return Ok(());
+        }
+        let nsres = self.namespaces();
+        match self.try_get(&nsres, "", ns).await? {
+            None => Err(ApiError::NotFound(target(&nsres, ns))),
+            Some((_, n)) if n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") => {
+                Err(ApiError::Forbidden(format!(
+                    "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    res.group_resource(),
+                    meta::meta_str(&n, "name")
+                )))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// POST: creates an object.
+    pub async fn create(&self, res: &ResourceInfo, ns: &str, mut obj: Value, ctx: &WriteCtx) -> Result<Value, ApiError> {
+        check_type_meta(res, &mut obj)?;
+        check_namespace(res, ns, &mut obj)?;
+        let ns = meta::meta_str(&obj, "namespace").to_string();
+        let generate = meta::meta_str(&obj, "generateName").to_string();
+        let named = !meta::meta_str(&obj, "name").is_empty();
+        {
+            let m = meta::meta_mut(&mut obj);
+            m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+            m.insert("creationTimestamp".into(), json!(meta::time(ctx.now)));
+            for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
+                m.remove(f);
+            }
+            if res.has_generation || res.custom {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
+        }
+        if !named && !generate.is_empty() {
+            for e in skiff_api::names::validate_name(skiff_api::names::rule_for(&res.group, &res.plural), &generate, true) {
+                return Err(ApiError::Invalid(
+                    target(res, ""),
+                    vec![FieldError::invalid("metadata.generateName", generate.as_str(), e)],
+                ));
+            }
+        }
+        self.reset_status_on_create(res, &mut obj);
+        if !ctx.dry_run || res.namespaced() {
+            self.check_namespace_open(res, &ns).await?;
+        }
+        for attempt in 0.. {
+            let mut candidate = obj.clone();
+            if !named && !generate.is_empty() {
+                let suffix = meta::name_suffix(&mut rand::rng());
+                meta::meta_mut(&mut candidate).insert("name".into(), json!(format!("{generate}{suffix}")));
+            }
+            let name = meta::meta_str(&candidate, "name").to_string();
+            self.prepare(res, Operation::Create, "", None, &mut candidate, ctx)?;
+            crate::rest::fields::on_create(res, &mut candidate, ctx);
+            self.before_create(res, &mut candidate, ctx).await?;
+            if ctx.dry_run {
+                return Ok(candidate);
+            }
+            let bytes = encode(res, &candidate)?;
+            match self.store.create(&keys::object(res, &ns, &name), bytes).await {
+                Ok(kv) => {
+                    self.after_write(res, None, Some(&candidate)).await;
+                    return decode(&kv);
+                }
+                Err(StoreError::AlreadyExists { .. }) if !named && attempt < 8 => {
+                    self.release(res, &candidate).await;
+                    continue;
+                }
+                Err(e) => {
+                    self.release(res, &candidate).await;
+                    return Err(store_error(res, &name, e));
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    fn reset_status_on_create(&self, res: &ResourceInfo, obj: &mut Value) {
+        if !res.status_subresource {
+            return;
+        }
+        match (res.group.as_str(), res.kind.as_str()) {
+            ("", "Node") | ("", "Namespace") => {}
+            ("", "Pod") => {
+                let qos = qos_class(&obj["spec"]);
+                obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+            }
+            _ => {
+                if let Some(o) = obj.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+    }
+
+    /// PUT: replaces an object (or its status), honouring a resourceVersion precondition.
+    pub async fn update(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        subresource: &str,
+        mut body: Value,
+        ctx: &WriteCtx,
+    ) -> Result<(Value, bool), ApiError> {
+        check_type_meta(res, &mut body)?;
+        check_namespace(res, ns, &mut body)?;
+        let body_name = meta::meta_str(&body, "name");
+        if body_name.is_empty() {
+            meta::meta_mut(&mut body).insert("name".into(), json!(name));
+        } else if body_name != name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let precondition = meta::resource_version(&body);
+        for _ in 0..MAX_RETRIES {
+            let Some((kv, old)) = self.try_get(res, ns, name).await? else {
+                if allow_create_on_update(res) && subresource.is_empty() {
+                    return self.create(res, ns, body, ctx).await.map(|v| (v, true));
+                }
+                return Err(ApiError::NotFound(target(res, name)));
+            };
+            if let Some(rv) = precondition {
+                if rv != kv.mod_revision {
+                    return Err(ApiError::stale(target(res, name)));
+                }
+            }
+            match self.write_update(res, subresource, &kv, &old, body.clone(), ctx, "Update").await {
+                Err(ApiError::Conflict(..)) if precondition.is_none() => continue,
+                other => return other.map(|v| (v, false)),
+            }
+        }
+        Err(ApiError::stale(target(res, name)))
+    }
+
+    /// Merges server-owned fields of `old` into `new`, prepares and writes it conditionally on
+    /// `kv`'s revision. Returns the stored object. A Conflict means the caller may retry.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn write_update(
+        &self,
+        res: &ResourceInfo,
+        subresource: &str,
+        kv: &KeyValue,
+        old: &Value,
+        mut new: Value,
+        ctx: &WriteCtx,
+        operation: &str,
+    ) -> Result<Value, ApiError> {
+        let name = meta::meta_str(old, "name").to_string();
+        if let Some(uid) = new.pointer("/metadata/uid").and_then(Value::as_str) {
+            let old_uid = meta::meta_str(old, "uid");
+            if !uid.is_empty() && uid != old_uid {
+                return Err(ApiError::Conflict(
+                    target(res, &name),
+                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {old_uid}"),
+                ));
+            }
+        }
+        carry_server_fields(res, subresource, old, &mut new);
+        if meta::deleting(old) {
+            let before = meta::finalizers(old);
+            if let Some(added) = meta::finalizers(&new).into_iter().find(|f| !before.contains(f)) {
+                return Err(ApiError::Invalid(
+                    target(res, &name),
+                    vec![FieldError::forbidden(
+                        "metadata.finalizers",
+                        format!("no new finalizers can be added if the object is being deleted, found new finalizers []string{{{added:?}}}"),
+                    )],
+                ));
+            }
+        }
+        if (res.has_generation || res.custom) && meta::spec_of(old) != meta::spec_of(&new) {
+            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            meta::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+        }
+        self.prepare(res, Operation::Update, subresource, Some(old), &mut new, ctx)?;
+        if same_object(old, &new) {
+            return Ok(old.clone());
+        }
+        crate::rest::fields::on_update(res, old, &mut new, ctx, operation, subresource);
+        self.before_update(res, old, &mut new).await?;
+        if ctx.dry_run {
+            return Ok(new);
+        }
+        let key = keys::object(res, meta::meta_str(old, "namespace"), &name);
+        if meta::deleting(&new) && meta::finalizers(&new).is_empty() {
+            return match self.store.delete(&key, Some(kv.mod_revision)).await {
+                Ok(_) => {
+                    self.after_write(res, Some(old), None).await;
+                    Ok(new)
+                }
+                Err(e) => Err(store_error(res, &name, e)),
+            };
+        }
+        let bytes = encode(res, &new)?;
+        match self.store.update(&key, bytes, kv.mod_revision).await {
+            Ok(kv) => {
+                self.after_write(res, Some(old), Some(&new)).await;
+                decode(&kv)
+            }
+            Err(e) => Err(store_error(res, &name, e)),
+        }
+    }
+}
+
+/// Copies what a client may not change on update from `old` into `new`.
+fn carry_server_fields(res: &ResourceInfo, subresource: &str, old: &Value, new: &mut Value) {
+    if subresource == "status" {
+        // Only the status changes through /status (and metadata the server owns).
+        let status = new.get("status").cloned();
+        let mut merged = old.clone();
+        match status {
+            Some(s) => merged["status"] = s,
+            None => {
+                if let Some(o) = merged.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        *new = merged;
+        return;
+    }
+    if res.status_subresource || subresource == "finalize" {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+    }
+    if res.group.is_empty() && res.kind == "Namespace" {
+        if subresource == "finalize" {
+            let fins = new.pointer("/spec/finalizers").cloned();
+            let mut merged = old.clone();
+            merged["spec"]["finalizers"] = fins.unwrap_or(json!([]));
+            *new = merged;
+            return;
+        }
+        if let Some(f) = old.pointer("/spec/finalizers") {
+            new["spec"]["finalizers"] = f.clone();
+        }
+    }
+    let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+    let m = meta::meta_mut(new);
+    for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+        match old_meta.get(f) {
+            Some(v) => {
+                m.insert(f.into(), v.clone());
+            }
+            None => {
+                m.remove(f);
+            }
+        }
+    }
+    m.remove("selfLink");
+    if m.get("managedFields").is_none() {
+        if let Some(mf) = old_meta.get("managedFields") {
+            m.insert("managedFields".into(), mf.clone());
+        }
+    }
+}
+
+/// Equal apart from resourceVersion and managedFields timestamps: a no-op write.
+fn same_object(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        let m = meta::meta_mut(&mut v);
+        m.remove("resourceVersion");
+        m.remove("managedFields");
+        v
+    };
+    strip(old) == strip(new)
+}

@@ -1,0 +1,326 @@
+//! The watch cache: one in-memory mirror of every object, fed by a single store watch, so that
+//! lists and watches of hot resources do not each hit the store.
+//!
+//! Lists wait until the cache has caught up with the store's current revision (consistent reads
+//! from cache, like kube-apiserver's ConsistentListFromCache) and then read the mirror. Watches
+//! from a revision inside the recent-events window replay from memory and then follow live
+//! events; older revisions fall back to a watch on the store itself (which answers 410 when the
+//! history is compacted).
+
+use crate::rest::keys;
+use futures::StreamExt;
+use serde_json::Value;
+use skiff_api::ApiError;
+use skiff_store::{EventKind, ListRequest, Store, WatchItem};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// Events kept for replay.
+pub const WINDOW: usize = 20_000;
+/// How long a list waits for the cache to reach a revision before giving up.
+const WAIT_LIMIT: Duration = Duration::from_secs(3);
+
+/// The kind of a watch event, as the Kubernetes API names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// ADDED
+    Added,
+    /// MODIFIED
+    Modified,
+    /// DELETED
+    Deleted,
+}
+
+/// One change to one object.
+#[derive(Clone, Debug)]
+pub struct CachedEvent {
+    /// The store key.
+    pub key: String,
+    /// What happened.
+    pub change: Change,
+    /// The object after the change (for a delete: its last state, with the delete revision).
+    pub object: Arc<Value>,
+    /// The object before the change (None on create).
+    pub prev: Option<Arc<Value>>,
+    /// The revision of the change.
+    pub revision: i64,
+}
+
+/// What a watch stream yields.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// A change.
+    Event(Arc<CachedEvent>),
+    /// Everything up to this revision was delivered (from the store path only).
+    Progress(i64),
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Arc<Value>>,
+    revision: i64,
+    window: VecDeque<Arc<CachedEvent>>,
+    /// Every event with a revision above this is in `window`.
+    window_start: i64,
+}
+
+/// The cache. Create with [`WatchCache::start`].
+pub struct WatchCache {
+    store: Arc<dyn Store>,
+    state: RwLock<State>,
+    revision: watch::Sender<i64>,
+    events: broadcast::Sender<Arc<CachedEvent>>,
+}
+
+impl std::fmt::Debug for WatchCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchCache").finish_non_exhaustive()
+    }
+}
+
+fn with_rv(bytes: &[u8], rev: i64) -> Option<Value> {
+    let mut v: Value = serde_json::from_slice(bytes).ok()?;
+    crate::rest::meta::meta_mut(&mut v).insert("resourceVersion".into(), Value::String(rev.to_string()));
+    Some(v)
+}
+
+/// Converts a store event into a cache event.
+pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
+    let rev = ev.kv.mod_revision;
+    let prev = ev.prev.as_ref().and_then(|p| with_rv(&p.value, p.mod_revision)).map(Arc::new);
+    let (change, object) = match ev.kind {
+        EventKind::Put if ev.prev.is_none() => (Change::Added, with_rv(&ev.kv.value, rev)?),
+        EventKind::Put => (Change::Modified, with_rv(&ev.kv.value, rev)?),
+        EventKind::Delete => (Change::Deleted, with_rv(&ev.kv.value, rev)?),
+    };
+    Some(CachedEvent {
+        key: ev.kv.key.clone(),
+        change,
+        object: Arc::new(object),
+        prev,
+        revision: rev,
+    })
+}
+
+impl WatchCache {
+    /// Loads every object and starts following the store.
+    pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, skiff_store::StoreError> {
+        let (tx, _) = watch::channel(0);
+        let (events, _) = broadcast::channel(4096);
+        let cache = Arc::new(Self {
+            store,
+            state: RwLock::new(State::default()),
+            revision: tx,
+            events,
+        });
+        let rev = cache.reload().await?;
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move { follow(weak, rev).await });
+        Ok(cache)
+    }
+
+    async fn reload(&self) -> Result<i64, skiff_store::StoreError> {
+        let mut objects = BTreeMap::new();
+        let mut after = None;
+        let mut revision = None;
+        loop {
+            let page = self
+                .store
+                .list(ListRequest {
+                    prefix: keys::ROOT.into(),
+                    after_key: after.clone(),
+                    limit: 10_000,
+                    revision,
+                })
+                .await?;
+            revision = Some(page.revision);
+            for kv in &page.kvs {
+                if let Some(v) = with_rv(&kv.value, kv.mod_revision) {
+                    objects.insert(kv.key.clone(), Arc::new(v));
+                }
+                after = Some(kv.key.clone());
+            }
+            if !page.more {
+                break;
+            }
+        }
+        let rev = revision.unwrap_or(0);
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        *st = State {
+            objects,
+            revision: rev,
+            window: VecDeque::new(),
+            window_start: rev,
+        };
+        drop(st);
+        self.revision.send_replace(rev);
+        Ok(rev)
+    }
+
+    fn apply(&self, item: WatchItem) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        match item {
+            WatchItem::Progress(r) => {
+                if r > st.revision {
+                    st.revision = r;
+                }
+            }
+            WatchItem::Event(ev) => {
+                let Some(ce) = convert(&ev) else { return };
+                match ce.change {
+                    Change::Deleted => {
+                        st.objects.remove(&ce.key);
+                    }
+                    _ => {
+                        st.objects.insert(ce.key.clone(), ce.object.clone());
+                    }
+                }
+                st.revision = ce.revision;
+                let ce = Arc::new(ce);
+                st.window.push_back(ce.clone());
+                if st.window.len() > WINDOW {
+                    if let Some(old) = st.window.pop_front() {
+                        st.window_start = old.revision;
+                    }
+                }
+                let _ = self.events.send(ce);
+            }
+        }
+        let r = st.revision;
+        drop(st);
+        self.revision.send_replace(r);
+    }
+
+    /// The revision the cache reflects.
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
+    }
+
+    async fn wait_for(&self, rev: i64) -> Result<(), ApiError> {
+        let mut rx = self.revision.subscribe();
+        let ok = matches!(
+            tokio::time::timeout(WAIT_LIMIT, rx.wait_for(|r| *r >= rev)).await,
+            Ok(Ok(_))
+        );
+        match ok {
+            true => Ok(()),
+            false => Err(ApiError::Timeout(format!(
+                "Too large resource version: {rev}, current: {}",
+                self.revision()
+            ))),
+        }
+    }
+
+    /// Objects under `prefix`. `consistent` waits for the store's current revision; otherwise
+    /// waits for `min_rev` if given.
+    pub async fn list(&self, prefix: &str, min_rev: Option<i64>, consistent: bool) -> Result<(Vec<Arc<Value>>, i64), ApiError> {
+        let target = if consistent {
+            self.store
+                .current_revision()
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("storage is unavailable: {e}")))?
+        } else {
+            min_rev.unwrap_or(0)
+        };
+        if target > self.revision() {
+            self.wait_for(target).await?;
+        }
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let items = st
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
+        Ok((items, st.revision))
+    }
+
+    /// A stream of changes under `prefix` after revision `after`.
+    pub async fn watch(&self, prefix: &str, after: i64) -> Result<futures::stream::BoxStream<'static, Result<Item, ApiError>>, ApiError> {
+        let prefix = prefix.to_string();
+        {
+            let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+            if after >= st.window_start {
+                let rx = self.events.subscribe();
+                let backlog: Vec<Arc<CachedEvent>> = st
+                    .window
+                    .iter()
+                    .filter(|e| e.revision > after && e.key.starts_with(&prefix))
+                    .cloned()
+                    .collect();
+                drop(st);
+                let p = prefix.clone();
+                let live = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |r| {
+                    let p = p.clone();
+                    async move {
+                        match r {
+                            Ok(e) if e.key.starts_with(&p) && e.revision > after => Some(Ok(Item::Event(e))),
+                            Ok(_) => None,
+                            Err(_) => Some(Err(ApiError::Expired(
+                                "the watch fell too far behind; re-establish it from its last resourceVersion".into(),
+                            ))),
+                        }
+                    }
+                });
+                let head = futures::stream::iter(backlog.into_iter().map(|e| Ok(Item::Event(e))));
+                return Ok(head.chain(live).boxed());
+            }
+        }
+        let stream = self.store.watch(&prefix, after).await.map_err(|e| match e {
+            skiff_store::StoreError::Compacted { requested, compacted } => {
+                ApiError::Expired(format!("too old resource version: {requested} ({compacted})"))
+            }
+            e => ApiError::Unavailable(format!("storage is unavailable: {e}")),
+        })?;
+        Ok(stream
+            .filter_map(|r| async move {
+                match r {
+                    Ok(WatchItem::Event(ev)) => convert(&ev).map(|e| Ok(Item::Event(Arc::new(e)))),
+                    Ok(WatchItem::Progress(r)) => Some(Ok(Item::Progress(r))),
+                    Err(e) => Some(Err(ApiError::Unavailable(format!("storage watch failed: {e}")))),
+                }
+            })
+            .boxed())
+    }
+}
+
+async fn follow(cache: std::sync::Weak<WatchCache>, mut from: i64) {
+    loop {
+        let Some(c) = cache.upgrade() else { return };
+        let stream = c.store.watch(keys::ROOT, from).await;
+        drop(c);
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "watch cache: store watch failed; reloading");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(c) = cache.upgrade() else { return };
+                if let Ok(r) = c.reload().await {
+                    from = r;
+                }
+                continue;
+            }
+        };
+        while let Some(item) = stream.next().await {
+            let Some(c) = cache.upgrade() else { return };
+            match item {
+                Ok(i) => {
+                    c.apply(i);
+                    from = c.revision();
+                }
+                Err(skiff_store::StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "watch cache: store watch ended");
+                    break;
+                }
+            }
+        }
+        let Some(c) = cache.upgrade() else { return };
+        if c.store.current_revision().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,51 @@
+//! The `skiff` binary: subcommands that wire the components together. No decisions live here.
+
+mod server;
+
+use clap::{Parser, Subcommand};
+
+/// Skiff: a Kubernetes-compatible container orchestrator in one binary.
+///
+/// Start a cluster with `skiff server`, then use kubectl with the kubeconfig it writes
+/// (`<data-dir>/kubeconfig.yaml`).
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, propagate_version = true)]
+struct Cli {
+    /// Log filter, e.g. `info`, `debug`, `skiff_apiserver=debug` (also read from RUST_LOG).
+    #[arg(long, global = true, env = "SKIFF_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane: the Kubernetes API server on an embedded store.
+    Server(server::ServerArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skiff: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("skiff: {e:#}");
+        std::process::exit(1);
+    }
+}

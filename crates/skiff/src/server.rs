@@ -1,0 +1,87 @@
+//! `skiff server`: flags, start-up and clean shutdown on SIGTERM/SIGINT.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use skiff_apiserver::ServerConfig;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Flags of `skiff server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Where certificates, the kubeconfig and the store live
+    /// [default: /var/lib/skiff as root, else $XDG_DATA_HOME/skiff]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0", value_name = "IP")]
+    bind_address: IpAddr,
+    /// HTTPS port of the API server (0 picks a free port).
+    #[arg(long, default_value_t = 6443, value_name = "PORT")]
+    secure_port: u16,
+    /// Extra host name or IP for the serving certificate (repeatable).
+    #[arg(long = "tls-san", value_name = "NAME")]
+    tls_san: Vec<String>,
+    /// IP range for Service ClusterIPs.
+    #[arg(long, default_value = "10.43.0.0/16", value_name = "CIDR")]
+    service_cidr: String,
+    /// Also write the admin kubeconfig to this path.
+    #[arg(long, value_name = "PATH")]
+    write_kubeconfig: Option<PathBuf>,
+    /// Do not run a node agent in this process (the agent is not built yet: accepted, no effect).
+    #[arg(long)]
+    disable_agent: bool,
+    /// Where cluster state lives: `embedded` (a durable file under the data dir).
+    #[arg(long, default_value = "embedded", value_name = "DATASTORE")]
+    datastore: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if is_root {
+        return PathBuf::from("/var/lib/skiff");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("skiff");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/skiff")
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn run(args: ServerArgs) -> Result<()> {
+    if args.datastore != "embedded" {
+        bail!(
+            "--datastore {:?} is not supported yet: only \"embedded\" is available (the etcd backend comes in a later release); omit the flag to use the embedded store",
+            args.datastore
+        );
+    }
+    let cfg = ServerConfig {
+        data_dir: args.data_dir.unwrap_or_else(default_data_dir),
+        bind_address: args.bind_address,
+        secure_port: args.secure_port,
+        tls_sans: args.tls_san,
+        service_cidr: args.service_cidr,
+        write_kubeconfig: args.write_kubeconfig,
+    };
+    let _ = args.disable_agent;
+    let started = std::time::Instant::now();
+    let server = skiff_apiserver::start(cfg.clone()).await?;
+    eprintln!(
+        "skiff: API server ready at {} in {} ms; kubeconfig: {}",
+        server.url,
+        started.elapsed().as_millis(),
+        cfg.kubeconfig_path().display()
+    );
+    eprintln!("skiff: try: KUBECONFIG={} kubectl get namespaces", cfg.kubeconfig_path().display());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("skiff: shutting down");
+    server.shutdown().await;
+    Ok(())
+}
