@@ -29,7 +29,10 @@ fn normalize<T: serde::de::DeserializeOwned + serde::Serialize>(
 
 fn entry<T>(opts: Opts) -> ResourceInfo
 where
-    T: k8s_openapi::Resource + schemars::JsonSchema + serde::de::DeserializeOwned + serde::Serialize,
+    T: k8s_openapi::Resource
+        + schemars::JsonSchema
+        + serde::de::DeserializeOwned
+        + serde::Serialize,
     T::Scope: ScopeOf,
 {
     let plural = T::URL_PATH_SEGMENT.to_string();
@@ -124,7 +127,9 @@ pub fn resources() -> Vec<ResourceInfo> {
         entry::<core::v1::Namespace>(Opts {
             short: &["ns"],
             status: true,
-            verbs: Some(&["create", "delete", "get", "list", "patch", "update", "watch"]),
+            verbs: Some(&[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]),
             ..o()
         }),
         entry::<core::v1::Node>(Opts {
@@ -169,7 +174,16 @@ pub fn resources() -> Vec<ResourceInfo> {
             short: &["svc"],
             categories: ALL,
             status: true,
-            verbs: Some(&["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+            verbs: Some(&[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]),
             ..o()
         }),
         // admissionregistration.k8s.io/v1
@@ -344,7 +358,13 @@ mod tests {
         let cm = all.iter().find(|r| r.plural == "configmaps").unwrap();
         let n = cm.normalize.unwrap();
         let ok = n(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}, "bogus": 1})).unwrap();
-        assert_eq!(ok, serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}, "metadata": {}}));
-        assert!(n(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": 1}})).is_err());
+        assert_eq!(
+            ok,
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}, "metadata": {}})
+        );
+        assert!(
+            n(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": 1}}))
+                .is_err()
+        );
     }
 }

@@ -18,7 +18,10 @@ fn child<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<Str
     m.get_mut(key).and_then(Value::as_object_mut)
 }
 
-fn each<'a>(m: &'a mut Map<String, Value>, key: &str) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+fn each<'a>(
+    m: &'a mut Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a mut Map<String, Value>> {
     m.get_mut(key)
         .and_then(Value::as_array_mut)
         .into_iter()
@@ -51,7 +54,11 @@ fn default_probe(p: &mut Map<String, Value>) {
 fn default_container(c: &mut Map<String, Value>) {
     default(c, "terminationMessagePath", json!("/dev/termination-log"));
     default(c, "terminationMessagePolicy", json!("File"));
-    let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+    let image = c
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     default(c, "imagePullPolicy", json!(image_pull_policy(&image)));
     default(c, "resources", json!({}));
     for p in each(c, "ports") {
@@ -156,10 +163,15 @@ pub fn apply(group: &str, kind: &str, object: &mut Value) {
             }
             let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
             if let Some(list) = tolerations.as_array_mut() {
-                for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+                for key in [
+                    "node.kubernetes.io/not-ready",
+                    "node.kubernetes.io/unreachable",
+                ] {
                     let present = list.iter().any(|t| {
                         t.get("key").and_then(Value::as_str) == Some(key)
-                            && t.get("effect").and_then(Value::as_str).is_none_or(|e| e == "NoExecute")
+                            && t.get("effect")
+                                .and_then(Value::as_str)
+                                .is_none_or(|e| e == "NoExecute")
                     });
                     if !present {
                         list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
@@ -175,14 +187,21 @@ pub fn apply(group: &str, kind: &str, object: &mut Value) {
         }
         ("", "ReplicationController") => {
             default(spec, "replicas", json!(1));
-            let labels = spec.get("template").and_then(|t| t.pointer("/metadata/labels")).cloned();
+            let labels = spec
+                .get("template")
+                .and_then(|t| t.pointer("/metadata/labels"))
+                .cloned();
             if let Some(l) = labels {
                 default(spec, "selector", l);
             }
             template_spec(spec);
         }
         ("", "Service") => {
-            let ty = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+            let ty = spec
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP")
+                .to_string();
             default(spec, "type", json!(ty));
             default(spec, "sessionAffinity", json!("None"));
             if ty != "ExternalName" {
@@ -362,7 +381,10 @@ mod tests {
         assert_eq!(p["spec"]["dnsPolicy"], "ClusterFirst");
         assert_eq!(p["spec"]["enableServiceLinks"], true);
         assert_eq!(p["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
-        assert_eq!(p["spec"]["containers"][0]["terminationMessagePolicy"], "File");
+        assert_eq!(
+            p["spec"]["containers"][0]["terminationMessagePolicy"],
+            "File"
+        );
         assert_eq!(p["spec"]["tolerations"].as_array().unwrap().len(), 2);
     }
 

@@ -43,7 +43,11 @@ impl FieldError {
         }
     }
     /// A field whose value is invalid.
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             kind: FieldErrorKind::Invalid(value.into()),
@@ -51,7 +55,11 @@ impl FieldError {
         }
     }
     /// A value not in the supported set.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        supported: &[&str],
+    ) -> Self {
         Self {
             field: field.into(),
             kind: FieldErrorKind::NotSupported(
@@ -136,10 +144,21 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// Identifies the object an error is about: `kind` is the plural resource (`pods`) for most
-/// errors; `qualified_kind` (`Deployment.apps`) is used by Invalid.
+/// Identifies the object an error is about (boxed so errors stay small to pass around).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Target {
+pub struct Target(Box<TargetFields>);
+
+impl std::ops::Deref for Target {
+    type Target = TargetFields;
+    fn deref(&self) -> &TargetFields {
+        &self.0
+    }
+}
+
+/// The fields of a [`Target`]: the plural resource (`pods`) names the object in most errors,
+/// the kind (`Deployment.apps`) in Invalid.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetFields {
     /// API group.
     pub group: String,
     /// Plural resource.
@@ -153,13 +172,16 @@ pub struct Target {
 impl Target {
     /// A target for `resource` in `group` named `name`.
     pub fn new(group: &str, resource: &str, kind: &str, name: &str) -> Self {
-        Self {
+        Self(Box::new(TargetFields {
             group: group.into(),
             resource: resource.into(),
             kind: kind.into(),
             name: name.into(),
-        }
+        }))
     }
+}
+
+impl TargetFields {
     fn group_resource(&self) -> String {
         if self.group.is_empty() {
             self.resource.clone()
@@ -240,7 +262,10 @@ fn join_causes(c: &[FieldError]) -> String {
         [one] => one.to_string(),
         many => format!(
             "[{}]",
-            many.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -258,7 +283,9 @@ impl ApiError {
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound(_) | ApiError::NoResource => 404,
-            ApiError::AlreadyExists(_) | ApiError::Conflict(..) | ApiError::ApplyConflict(..) => 409,
+            ApiError::AlreadyExists(_) | ApiError::Conflict(..) | ApiError::ApplyConflict(..) => {
+                409
+            }
             ApiError::Invalid(..) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
@@ -313,7 +340,9 @@ impl ApiError {
                 Some(details(t, &t.resource, &[]))
             }
             ApiError::Invalid(t, causes) => Some(details(t, &t.kind, causes)),
-            ApiError::ApplyConflict(_, causes) => Some(json!({"causes": causes.iter().map(|(f, m)| json!({"reason": "FieldManagerConflict", "message": m, "field": f})).collect::<Vec<_>>()})),
+            ApiError::ApplyConflict(_, causes) => Some(
+                json!({"causes": causes.iter().map(|(f, m)| json!({"reason": "FieldManagerConflict", "message": m, "field": f})).collect::<Vec<_>>()}),
+            ),
             _ => None,
         };
         if let Some(d) = details {
@@ -364,7 +393,10 @@ mod tests {
     fn invalid_lists_every_cause_like_upstream() {
         let t = Target::new("", "pods", "Pod", "web");
         let one = ApiError::Invalid(t.clone(), vec![FieldError::required("spec.containers", "")]);
-        assert_eq!(one.to_string(), r#"Pod "web" is invalid: spec.containers: Required value"#);
+        assert_eq!(
+            one.to_string(),
+            r#"Pod "web" is invalid: spec.containers: Required value"#
+        );
         let two = ApiError::Invalid(
             t,
             vec![
@@ -376,13 +408,18 @@ mod tests {
             two.to_string(),
             r#"Pod "web" is invalid: [spec.containers[0].image: Required value, metadata.name: Invalid value: "A_B": a lowercase RFC 1123 subdomain]"#
         );
-        assert_eq!(two.to_status()["details"]["causes"][1]["reason"], "FieldValueInvalid");
+        assert_eq!(
+            two.to_status()["details"]["causes"][1]["reason"],
+            "FieldValueInvalid"
+        );
     }
 
     #[test]
     fn conflict_has_upstream_wording() {
         let e = ApiError::stale(Target::new("", "configmaps", "ConfigMap", "c"));
         assert_eq!(e.code(), 409);
-        assert!(e.to_string().starts_with(r#"Operation cannot be fulfilled on configmaps "c": the object has been modified"#));
+        assert!(e.to_string().starts_with(
+            r#"Operation cannot be fulfilled on configmaps "c": the object has been modified"#
+        ));
     }
 }

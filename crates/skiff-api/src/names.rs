@@ -133,7 +133,11 @@ pub fn qualified_name(key: &str) -> Vec<String> {
         if p.is_empty() {
             errs.push("prefix part must be non-empty".to_string());
         } else {
-            errs.extend(dns1123_subdomain(p).into_iter().map(|e| format!("prefix part {e}")));
+            errs.extend(
+                dns1123_subdomain(p)
+                    .into_iter()
+                    .map(|e| format!("prefix part {e}")),
+            );
         }
     }
     if name.is_empty() {
@@ -175,7 +179,11 @@ pub fn validate_labels(labels: &Value, path: &str) -> Vec<FieldError> {
                         out.push(FieldError::invalid(format!("{path}[{k}]"), s, e));
                     }
                 }
-                None => out.push(FieldError::invalid(format!("{path}[{k}]"), v.clone(), "must be a string")),
+                None => out.push(FieldError::invalid(
+                    format!("{path}[{k}]"),
+                    v.clone(),
+                    "must be a string",
+                )),
             }
         }
     }
@@ -241,7 +249,10 @@ mod tests {
         assert!(label_value("").is_empty());
         assert!(label_value("My_Value.1").is_empty());
         assert!(!label_value("a b").is_empty());
-        let errs = validate_labels(&serde_json::json!({"ok": "v", "bad key": "v"}), "metadata.labels");
+        let errs = validate_labels(
+            &serde_json::json!({"ok": "v", "bad key": "v"}),
+            "metadata.labels",
+        );
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "metadata.labels");
     }

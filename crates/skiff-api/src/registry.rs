@@ -100,7 +100,8 @@ impl Registry {
             } else {
                 self.preferred_version(&g.name).unwrap_or_default()
             };
-            g.versions.sort_by_key(|v| (v != &pref, std::cmp::Reverse(version_priority(v))));
+            g.versions
+                .sort_by_key(|v| (v != &pref, std::cmp::Reverse(version_priority(v))));
         }
         out
     }
@@ -108,7 +109,10 @@ impl Registry {
     /// The preferred version of a group.
     pub fn preferred_version(&self, group: &str) -> Option<String> {
         let all = self.read();
-        let custom: Vec<&Arc<ResourceInfo>> = all.iter().filter(|r| r.group == group && r.custom).collect();
+        let custom: Vec<&Arc<ResourceInfo>> = all
+            .iter()
+            .filter(|r| r.group == group && r.custom)
+            .collect();
         if let Some(first) = custom.iter().max_by_key(|r| version_priority(&r.version)) {
             return Some(first.version.clone());
         }
@@ -173,8 +177,14 @@ mod tests {
     fn resolves_short_and_qualified_names() {
         let reg = Registry::builtin();
         assert_eq!(reg.resolve_name("po").unwrap().plural, "pods");
-        assert_eq!(reg.resolve_name("deployments.apps").unwrap().kind, "Deployment");
-        assert_eq!(reg.resolve_name("ev.events.k8s.io").unwrap().group, "events.k8s.io");
+        assert_eq!(
+            reg.resolve_name("deployments.apps").unwrap().kind,
+            "Deployment"
+        );
+        assert_eq!(
+            reg.resolve_name("ev.events.k8s.io").unwrap().group,
+            "events.k8s.io"
+        );
         assert!(reg.resolve_name("nope").is_none());
     }
 

@@ -23,6 +23,9 @@ pub const STORABLE_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Decodes JSON into a kind's type and encodes it again (see [`ResourceInfo::normalize`]).
+pub type NormalizeFn = fn(&serde_json::Value) -> Result<serde_json::Value, String>;
+
 /// One resource at one group/version.
 ///
 /// ```
@@ -69,7 +72,7 @@ pub struct ResourceInfo {
     /// Decodes a JSON object into the kind's type and encodes it again, as upstream's decoding
     /// into Go structs does: wrong types are errors, unknown fields are dropped (None for custom
     /// resources).
-    pub normalize: Option<fn(&serde_json::Value) -> Result<serde_json::Value, String>>,
+    pub normalize: Option<NormalizeFn>,
     /// Only some verbs, no storage (e.g. `bindings`, `selfsubjectaccessreviews`).
     pub virtual_only: bool,
     /// For custom resources: the version's `openAPIV3Schema`.

@@ -49,7 +49,10 @@ fn check_key(k: &str) -> Result<String, String> {
     if errs.is_empty() {
         Ok(k.to_string())
     } else {
-        Err(format!("unable to parse requirement: invalid label key {k:?}: {}", errs.join("; ")))
+        Err(format!(
+            "unable to parse requirement: invalid label key {k:?}: {}",
+            errs.join("; ")
+        ))
     }
 }
 
@@ -59,7 +62,10 @@ fn check_value(v: &str) -> Result<String, String> {
     if errs.is_empty() {
         Ok(v.to_string())
     } else {
-        Err(format!("unable to parse requirement: invalid label value: {v:?}: {}", errs.join("; ")))
+        Err(format!(
+            "unable to parse requirement: invalid label value: {v:?}: {}",
+            errs.join("; ")
+        ))
     }
 }
 
@@ -113,7 +119,10 @@ impl LabelSelector {
         let mut reqs = Vec::new();
         if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in m {
-                reqs.push(Requirement::Eq(k.clone(), v.as_str().unwrap_or_default().to_string()));
+                reqs.push(Requirement::Eq(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().to_string(),
+                ));
             }
         }
         if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
@@ -121,7 +130,11 @@ impl LabelSelector {
                 let key = e["key"].as_str().unwrap_or_default().to_string();
                 let values: Vec<String> = e["values"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 reqs.push(match e["operator"].as_str().unwrap_or_default() {
                     "In" => Requirement::In(key, values),
@@ -173,7 +186,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(format!("invalid selector: '{s}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                ));
             };
             terms.push((field.trim().to_string(), eq, unescape(value)));
         }
@@ -276,10 +291,14 @@ pub fn supported_fields(group: &str, plural: &str) -> &'static [&'static str] {
         ],
         ("", "nodes") => &["metadata.name", "spec.unschedulable"],
         ("", "namespaces") => &["metadata.name", "status.phase"],
-        ("", "replicationcontrollers") => &["metadata.name", "metadata.namespace", "status.replicas"],
+        ("", "replicationcontrollers") => {
+            &["metadata.name", "metadata.namespace", "status.replicas"]
+        }
         ("apps", "replicasets") => &["metadata.name", "metadata.namespace", "status.replicas"],
         ("batch", "jobs") => &["metadata.name", "metadata.namespace", "status.successful"],
-        ("certificates.k8s.io", "certificatesigningrequests") => &["metadata.name", "spec.signerName"],
+        ("certificates.k8s.io", "certificatesigningrequests") => {
+            &["metadata.name", "spec.signerName"]
+        }
         _ => &["metadata.name", "metadata.namespace"],
     }
 }
@@ -370,6 +389,9 @@ mod tests {
         assert!(fs.matches(&vals));
         let fs = FieldSelector::parse("spec.nodeName=").unwrap();
         assert!(!fs.matches(&vals));
-        assert!(FieldSelector::parse("foo=bar").unwrap().check_supported(fields).is_err());
+        assert!(FieldSelector::parse("foo=bar")
+            .unwrap()
+            .check_supported(fields)
+            .is_err());
     }
 }

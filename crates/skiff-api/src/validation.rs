@@ -53,7 +53,11 @@ pub fn pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     if let Some(dp) = str_at(spec, "dnsPolicy") {
         let ok = ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
         if !ok.contains(&dp) {
-            out.push(FieldError::not_supported(format!("{path}.dnsPolicy"), dp, &ok));
+            out.push(FieldError::not_supported(
+                format!("{path}.dnsPolicy"),
+                dp,
+                &ok,
+            ));
         }
     }
     out
@@ -64,7 +68,10 @@ fn selector_matches_template(spec: &Value, out: &mut Vec<FieldError>) {
         out.push(FieldError::required("spec.selector", ""));
         return;
     };
-    let labels = spec.pointer("/template/metadata/labels").cloned().unwrap_or(Value::Null);
+    let labels = spec
+        .pointer("/template/metadata/labels")
+        .cloned()
+        .unwrap_or(Value::Null);
     match crate::selector::LabelSelector::from_object(sel) {
         Ok(s) if s.is_empty() => out.push(FieldError::invalid(
             "spec.selector",
@@ -88,21 +95,34 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
     match (group, kind) {
         ("", "Pod") => out.extend(pod_spec(&spec, "spec")),
         ("", "PodTemplate") => {
-            let ps = obj.pointer("/template/spec").cloned().unwrap_or(Value::Null);
+            let ps = obj
+                .pointer("/template/spec")
+                .cloned()
+                .unwrap_or(Value::Null);
             out.extend(pod_spec(&ps, "template.spec"));
         }
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             selector_matches_template(&spec, &mut out);
-            let ps = spec.pointer("/template/spec").cloned().unwrap_or(Value::Null);
+            let ps = spec
+                .pointer("/template/spec")
+                .cloned()
+                .unwrap_or(Value::Null);
             out.extend(pod_spec(&ps, "spec.template.spec"));
             if let Some(r) = spec.get("replicas").and_then(Value::as_i64) {
                 if r < 0 {
-                    out.push(FieldError::invalid("spec.replicas", r, "must be greater than or equal to 0"));
+                    out.push(FieldError::invalid(
+                        "spec.replicas",
+                        r,
+                        "must be greater than or equal to 0",
+                    ));
                 }
             }
         }
         ("batch", "Job") => {
-            let ps = spec.pointer("/template/spec").cloned().unwrap_or(Value::Null);
+            let ps = spec
+                .pointer("/template/spec")
+                .cloned()
+                .unwrap_or(Value::Null);
             out.extend(pod_spec(&ps, "spec.template.spec"));
             let rp = str_at(&ps, "restartPolicy").unwrap_or("Always");
             if rp != "OnFailure" && rp != "Never" {
@@ -124,7 +144,10 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
         ("", "Service") => {
             let ty = str_at(&spec, "type").unwrap_or("ClusterIP");
             let ports = spec.get("ports").and_then(Value::as_array);
-            if ty != "ExternalName" && ports.is_none_or(|p| p.is_empty()) && str_at(&spec, "clusterIP") != Some("None") {
+            if ty != "ExternalName"
+                && ports.is_none_or(|p| p.is_empty())
+                && str_at(&spec, "clusterIP") != Some("None")
+            {
                 out.push(FieldError::required("spec.ports", ""));
             }
             for (i, p) in ports.into_iter().flatten().enumerate() {
@@ -137,7 +160,8 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
                     )),
                     None => out.push(FieldError::required(format!("spec.ports[{i}].port"), "")),
                 }
-                if ports.is_some_and(|l| l.len() > 1) && str_at(p, "name").is_none_or(str::is_empty) {
+                if ports.is_some_and(|l| l.len() > 1) && str_at(p, "name").is_none_or(str::is_empty)
+                {
                     out.push(FieldError::required(format!("spec.ports[{i}].name"), ""));
                 }
             }
@@ -152,7 +176,8 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
                     for k in m.keys() {
                         let valid = !k.is_empty()
                             && k.len() <= 253
-                            && k.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+                            && k.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
                         if !valid {
                             out.push(FieldError::invalid(
                                 format!("{field}[{k}]"),
@@ -177,7 +202,10 @@ mod tests {
     #[test]
     fn pods_need_containers_with_images() {
         let errs = validate("", "Pod", &json!({"spec": {"containers": [{"name": "c"}]}}));
-        assert_eq!(errs, vec![FieldError::required("spec.containers[0].image", "")]);
+        assert_eq!(
+            errs,
+            vec![FieldError::required("spec.containers[0].image", "")]
+        );
         let errs = validate("", "Pod", &json!({"spec": {}}));
         assert_eq!(errs[0].field, "spec.containers");
     }
@@ -192,6 +220,14 @@ mod tests {
 
     #[test]
     fn configmap_keys_are_checked() {
-        assert_eq!(validate("", "ConfigMap", &json!({"data": {"ok.key": "", "bad key": ""}})).len(), 1);
+        assert_eq!(
+            validate(
+                "",
+                "ConfigMap",
+                &json!({"data": {"ok.key": "", "bad key": ""}})
+            )
+            .len(),
+            1
+        );
     }
 }

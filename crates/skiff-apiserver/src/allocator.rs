@@ -30,8 +30,12 @@ impl Cidr {
         let (ip, bits) = s
             .split_once('/')
             .ok_or_else(|| format!("{s:?} is not a CIDR (expected e.g. 10.43.0.0/16)"))?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("{s:?}: {ip:?} is not an IPv4 address"))?;
-        let bits: u8 = bits.parse().map_err(|_| format!("{s:?}: bad prefix length"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("{s:?}: {ip:?} is not an IPv4 address"))?;
+        let bits: u8 = bits
+            .parse()
+            .map_err(|_| format!("{s:?}: bad prefix length"))?;
         if !(8..=30).contains(&bits) {
             return Err(format!("{s:?}: prefix length must be between 8 and 30"));
         }
@@ -75,16 +79,30 @@ fn invalid(svc: &Value, field: &str, value: Value, msg: String) -> ApiError {
 
 impl Allocators {
     async fn take(&self, st: &Storage, key: String, owner: &str) -> Result<bool, ApiError> {
-        match st.store.create(&key, Bytes::from(json!({"owner": owner}).to_string())).await {
+        match st
+            .store
+            .create(&key, Bytes::from(json!({"owner": owner}).to_string()))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(StoreError::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(ApiError::Unavailable(format!("storage is unavailable: {e}"))),
+            Err(e) => Err(ApiError::Unavailable(format!(
+                "storage is unavailable: {e}"
+            ))),
         }
     }
 
     /// Gives a Service its ClusterIP (and NodePorts), unless it is headless or ExternalName.
-    pub async fn allocate_service(&self, st: &Storage, svc: &mut Value, dry_run: bool) -> Result<(), ApiError> {
-        let ty = svc["spec"]["type"].as_str().unwrap_or("ClusterIP").to_string();
+    pub async fn allocate_service(
+        &self,
+        st: &Storage,
+        svc: &mut Value,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        let ty = svc["spec"]["type"]
+            .as_str()
+            .unwrap_or("ClusterIP")
+            .to_string();
         if ty == "ExternalName" {
             return Ok(());
         }
@@ -102,13 +120,23 @@ impl Allocators {
             svc["spec"]["clusterIPs"] = json!(["None"]);
         } else if !wanted.is_empty() {
             let ip: Ipv4Addr = wanted.parse().map_err(|_| {
-                invalid(svc, "spec.clusterIPs[0]", json!(wanted), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into())
+                invalid(
+                    svc,
+                    "spec.clusterIPs[0]",
+                    json!(wanted),
+                    "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into(),
+                )
             })?;
             if !self.service_cidr.contains(ip) {
                 return Err(invalid(svc, "spec.clusterIPs", json!([wanted]), format!("failed to allocate IP {wanted}: the provided IP ({wanted}) is not in the valid range. The range of valid IPs is {}", self.range_text())));
             }
             if !dry_run && !self.take(st, format!("{IP_PREFIX}{ip}"), &owner).await? {
-                return Err(invalid(svc, "spec.clusterIPs", json!([wanted]), format!("failed to allocate IP {wanted}: provided IP is already allocated")));
+                return Err(invalid(
+                    svc,
+                    "spec.clusterIPs",
+                    json!([wanted]),
+                    format!("failed to allocate IP {wanted}: provided IP is already allocated"),
+                ));
             }
             svc["spec"]["clusterIPs"] = json!([wanted]);
         } else {
@@ -125,7 +153,9 @@ impl Allocators {
                     break;
                 }
             }
-            let ip = got.ok_or_else(|| ApiError::Internal("failed to allocate a serviceIP: range is full".into()))?;
+            let ip = got.ok_or_else(|| {
+                ApiError::Internal("failed to allocate a serviceIP: range is full".into())
+            })?;
             svc["spec"]["clusterIP"] = json!(ip.to_string());
             svc["spec"]["clusterIPs"] = json!([ip.to_string()]);
         }
@@ -139,7 +169,12 @@ impl Allocators {
                             return Err(invalid(svc, &format!("spec.ports[{i}].nodePort"), json!(p), format!("provided port is not in the valid range. The range of valid ports is {}-{}", NODE_PORTS.start(), NODE_PORTS.end())));
                         }
                         if !dry_run && !self.take(st, format!("{PORT_PREFIX}{p}"), &owner).await? {
-                            return Err(invalid(svc, &format!("spec.ports[{i}].nodePort"), json!(p), "provided port is already allocated".into()));
+                            return Err(invalid(
+                                svc,
+                                &format!("spec.ports[{i}].nodePort"),
+                                json!(p),
+                                "provided port is already allocated".into(),
+                            ));
                         }
                         p as u32
                     }
@@ -149,12 +184,17 @@ impl Allocators {
                         let mut got = None;
                         for j in 0..span {
                             let p = NODE_PORTS.start() + (start + j) % span;
-                            if dry_run || self.take(st, format!("{PORT_PREFIX}{p}"), &owner).await? {
+                            if dry_run || self.take(st, format!("{PORT_PREFIX}{p}"), &owner).await?
+                            {
                                 got = Some(p);
                                 break;
                             }
                         }
-                        got.ok_or_else(|| ApiError::Internal("failed to allocate a nodePort: range is full".into()))?
+                        got.ok_or_else(|| {
+                            ApiError::Internal(
+                                "failed to allocate a nodePort: range is full".into(),
+                            )
+                        })?
                     }
                 };
                 svc["spec"]["ports"][i]["nodePort"] = json!(port);
@@ -164,12 +204,19 @@ impl Allocators {
     }
 
     fn range_text(&self) -> String {
-        format!("{}/{}", Ipv4Addr::from(self.service_cidr.base), self.service_cidr.bits)
+        format!(
+            "{}/{}",
+            Ipv4Addr::from(self.service_cidr.base),
+            self.service_cidr.bits
+        )
     }
 
     /// Frees a Service's ClusterIP and NodePorts.
     pub async fn release_service(&self, st: &Storage, svc: &Value) {
-        if let Some(ip) = svc["spec"]["clusterIP"].as_str().filter(|i| *i != "None" && !i.is_empty()) {
+        if let Some(ip) = svc["spec"]["clusterIP"]
+            .as_str()
+            .filter(|i| *i != "None" && !i.is_empty())
+        {
             let _ = st.store.delete(&format!("{IP_PREFIX}{ip}"), None).await;
         }
         for p in svc["spec"]["ports"].as_array().into_iter().flatten() {

@@ -35,7 +35,10 @@ pub fn field_error(e: skiff_crd::FieldError) -> FieldError {
 
 /// Validates a CRD object.
 pub fn validate_crd(crd: &Value) -> Vec<FieldError> {
-    skiff_crd::validate_crd(crd).into_iter().map(field_error).collect()
+    skiff_crd::validate_crd(crd)
+        .into_iter()
+        .map(field_error)
+        .collect()
 }
 
 /// Sets the status a served CRD has: accepted names and the NamesAccepted/Established conditions.
@@ -60,7 +63,10 @@ pub fn establish(crd: &mut Value, now: DateTime<Utc>) {
             .map(|c| c["lastTransitionTime"].clone())
             .unwrap_or_else(|| json!(t))
     };
-    let mut stored_versions = crd["status"]["storedVersions"].as_array().cloned().unwrap_or_default();
+    let mut stored_versions = crd["status"]["storedVersions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for s in stored {
         if !stored_versions.contains(&s) {
             stored_versions.push(s);
@@ -85,9 +91,17 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
     let kind = s(&names["kind"]);
     let plural = s(&names["plural"]);
     let list = |v: &Value| -> Vec<String> {
-        v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(String::from)).collect()
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
     };
-    let scope = if spec["scope"] == "Cluster" { Scope::Cluster } else { Scope::Namespaced };
+    let scope = if spec["scope"] == "Cluster" {
+        Scope::Cluster
+    } else {
+        Scope::Namespaced
+    };
     spec["versions"]
         .as_array()
         .into_iter()
@@ -101,13 +115,22 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
                 group: group.clone(),
                 version: version.clone(),
                 kind: kind.clone(),
-                list_kind: names["listKind"].as_str().map(String::from).unwrap_or_else(|| format!("{kind}List")),
+                list_kind: names["listKind"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("{kind}List")),
                 plural: plural.clone(),
-                singular: names["singular"].as_str().map(String::from).unwrap_or_else(|| kind.to_ascii_lowercase()),
+                singular: names["singular"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| kind.to_ascii_lowercase()),
                 scope,
                 short_names: list(&names["shortNames"]),
                 categories: list(&names["categories"]),
-                verbs: skiff_api::resource::STORABLE_VERBS.iter().map(|s| s.to_string()).collect(),
+                verbs: skiff_api::resource::STORABLE_VERBS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 status_subresource: sub.get("status").is_some(),
                 scale: sub.get("scale").map(|sc| ScaleInfo {
                     spec_replicas_path: s(&sc["specReplicasPath"]),
@@ -153,7 +176,9 @@ pub fn unregister(registry: &Registry, crd: &Value) {
 
 /// Applies schema defaults and prunes unknown fields of a custom object.
 pub fn default_and_prune(res: &ResourceInfo, obj: &mut Value) -> Vec<String> {
-    let Some(schema) = &res.custom_schema else { return Vec::new() };
+    let Some(schema) = &res.custom_schema else {
+        return Vec::new();
+    };
     let pruned = skiff_crd::prune(schema, obj);
     skiff_crd::apply_defaults(schema, obj);
     pruned
@@ -162,7 +187,10 @@ pub fn default_and_prune(res: &ResourceInfo, obj: &mut Value) -> Vec<String> {
 /// Validates a custom object against its schema.
 pub fn validate_custom(res: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
     match &res.custom_schema {
-        Some(schema) => skiff_crd::validate(schema, obj).into_iter().map(field_error).collect(),
+        Some(schema) => skiff_crd::validate(schema, obj)
+            .into_iter()
+            .map(field_error)
+            .collect(),
         None => Vec::new(),
     }
 }

@@ -49,7 +49,9 @@ pub fn core_versions(server_address: &str) -> Value {
 }
 
 fn group_object(reg: &Registry, name: &str, versions: &[String]) -> Value {
-    let pref = reg.preferred_version(name).unwrap_or_else(|| versions[0].clone());
+    let pref = reg
+        .preferred_version(name)
+        .unwrap_or_else(|| versions[0].clone());
     json!({
         "name": name,
         "versions": versions.iter().map(|v| json!({"groupVersion": gv(name, v), "version": v})).collect::<Vec<_>>(),
@@ -70,7 +72,10 @@ pub fn groups(reg: &Registry) -> Value {
 
 /// `/apis/{group}`
 pub fn group(reg: &Registry, name: &str) -> Option<Value> {
-    let g = reg.groups().into_iter().find(|g| g.name == name && !name.is_empty())?;
+    let g = reg
+        .groups()
+        .into_iter()
+        .find(|g| g.name == name && !name.is_empty())?;
     let mut v = group_object(reg, &g.name, &g.versions);
     v["kind"] = json!("APIGroup");
     v["apiVersion"] = json!("v1");
@@ -197,7 +202,12 @@ mod tests {
     fn apps_v1_lists_deployments_with_scale_subresource() {
         let reg = Registry::builtin();
         let l = resource_list(&reg, "apps", "v1").unwrap();
-        let names: Vec<&str> = l["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = l["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"deployments"));
         assert!(names.contains(&"deployments/scale"));
         assert!(names.contains(&"deployments/status"));
@@ -208,9 +218,18 @@ mod tests {
         let reg = Registry::builtin();
         let a = aggregated(&reg, true, "v2");
         assert_eq!(a["items"].as_array().unwrap().len(), 1);
-        let pods = a["items"][0]["versions"][0]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "pods").unwrap();
+        let pods = a["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "pods")
+            .unwrap();
         assert_eq!(pods["shortNames"], json!(["po"]));
         let b = aggregated(&reg, false, "v2");
-        assert!(b["items"].as_array().unwrap().iter().any(|g| g["metadata"]["name"] == "apps"));
+        assert!(b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["metadata"]["name"] == "apps"));
     }
 }

@@ -46,21 +46,44 @@ pub async fn dispatch(state: Arc<AppState>, user: User, req: Request<Body>) -> R
     response
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(ApiError::TooLarge(format!("limit is {MAX_BODY_BYTES}")))
+/// Reads the body up to [`MAX_BODY_BYTES`]. A larger body is drained (up to a bound) so the
+/// client receives the 413 instead of a reset stream.
+async fn read_body(mut body: Body) -> Result<bytes::Bytes, ApiError> {
+    const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
         }
-        Err(e) => Err(ApiError::BadRequest(format!("reading the request body: {e}"))),
     }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge(format!("limit is {MAX_BODY_BYTES}")));
+    }
+    Ok(buf.freeze())
 }
 
 fn accept(req: &Request<Body>) -> Option<String> {
-    req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from)
+    req.headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
 }
 
-async fn route(state: Arc<AppState>, user: User, req: Request<Body>, target: Target, query: Query) -> Result<Response, ApiError> {
+async fn route(
+    state: Arc<AppState>,
+    user: User,
+    req: Request<Body>,
+    target: Target,
+    query: Query,
+) -> Result<Response, ApiError> {
     let path = req.uri().path().to_string();
     let resource_path = matches!(target, Target::Resource(_));
     let attrs_path = path.clone();
@@ -82,12 +105,28 @@ async fn route(state: Arc<AppState>, user: User, req: Request<Body>, target: Tar
     let reg = state.storage.registry.clone();
     match target {
         Target::CoreVersions => match choose(accept(&req).as_deref(), true)? {
-            Output::AggregatedDiscovery(v) => Ok(discovery_response(crate::discovery::aggregated(&reg, true, &v), &v)),
-            o => Ok(respond(StatusCode::OK, &crate::discovery::core_versions(&state.server_address), &o, &[])),
+            Output::AggregatedDiscovery(v) => Ok(discovery_response(
+                crate::discovery::aggregated(&reg, true, &v),
+                &v,
+            )),
+            o => Ok(respond(
+                StatusCode::OK,
+                &crate::discovery::core_versions(&state.server_address),
+                &o,
+                &[],
+            )),
         },
         Target::Groups => match choose(accept(&req).as_deref(), true)? {
-            Output::AggregatedDiscovery(v) => Ok(discovery_response(crate::discovery::aggregated(&reg, false, &v), &v)),
-            o => Ok(respond(StatusCode::OK, &crate::discovery::groups(&reg), &o, &[])),
+            Output::AggregatedDiscovery(v) => Ok(discovery_response(
+                crate::discovery::aggregated(&reg, false, &v),
+                &v,
+            )),
+            o => Ok(respond(
+                StatusCode::OK,
+                &crate::discovery::groups(&reg),
+                &o,
+                &[],
+            )),
         },
         Target::Group(g) => {
             let o = choose(accept(&req).as_deref(), false)?;
@@ -101,7 +140,9 @@ async fn route(state: Arc<AppState>, user: User, req: Request<Body>, target: Tar
         }
         Target::NonResource => non_resource(&state, &path, &query, &req),
         Target::Resource(info) => {
-            let res = reg.by_plural(&info.group, &info.version, &info.resource).ok_or(ApiError::NoResource)?;
+            let res = reg
+                .by_plural(&info.group, &info.version, &info.resource)
+                .ok_or(ApiError::NoResource)?;
             state.authorizer.authorize(&Attributes {
                 user: &user,
                 verb: &info.verb,
@@ -126,7 +167,10 @@ async fn route(state: Arc<AppState>, user: User, req: Request<Body>, target: Tar
             if !sub_ok {
                 return Err(ApiError::NoResource);
             }
-            if info.subresource.is_empty() && !res.verbs.iter().any(|v| *v == info.verb) && info.verb != "watch" {
+            if info.subresource.is_empty()
+                && !res.verbs.contains(&info.verb)
+                && info.verb != "watch"
+            {
                 return Err(ApiError::MethodNotAllowed);
             }
             if res.virtual_only {
@@ -190,26 +234,51 @@ fn bytes_json(bytes: Arc<Vec<u8>>) -> Response {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn non_resource(state: &Arc<AppState>, path: &str, query: &Query, req: &Request<Body>) -> Result<Response, ApiError> {
+fn non_resource(
+    state: &Arc<AppState>,
+    path: &str,
+    query: &Query,
+    req: &Request<Body>,
+) -> Result<Response, ApiError> {
     let trimmed = path.trim_end_matches('/');
     match trimmed {
         "/healthz" | "/livez" | "/readyz" => {
             let ready = state.ready.load(Ordering::SeqCst);
             let ok = trimmed != "/readyz" || ready;
-            let checks = ["ping", "etcd", "informer-sync", "poststarthook/start-apiserver"];
+            let checks = [
+                "ping",
+                "etcd",
+                "informer-sync",
+                "poststarthook/start-apiserver",
+            ];
             let body = if query.get("verbose").is_some() {
                 let mut s = String::new();
                 for c in checks {
-                    s.push_str(&format!("[{}]{c} {}\n", if ok { "+" } else { "-" }, if ok { "ok" } else { "failed" }));
+                    s.push_str(&format!(
+                        "[{}]{c} {}\n",
+                        if ok { "+" } else { "-" },
+                        if ok { "ok" } else { "failed" }
+                    ));
                 }
-                s.push_str(&format!("{} check {}\n", &trimmed[1..], if ok { "passed" } else { "failed" }));
+                s.push_str(&format!(
+                    "{} check {}\n",
+                    &trimmed[1..],
+                    if ok { "passed" } else { "failed" }
+                ));
                 s
             } else if ok {
                 "ok".into()
             } else {
                 "[-]poststarthook/start-apiserver failed: not finished\nreadyz check failed".into()
             };
-            Ok(text(if ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR }, body))
+            Ok(text(
+                if ok {
+                    StatusCode::OK
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                },
+                body,
+            ))
         }
         "/version" => {
             let (ma, mi, pa) = skiff_api::builtin::KUBERNETES_VERSION;
@@ -228,14 +297,25 @@ fn non_resource(state: &Arc<AppState>, path: &str, query: &Query, req: &Request<
         "/openapi/v2" => {
             let accept = accept(req).unwrap_or_default();
             if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
-                return Err(ApiError::NotAcceptable("only application/json is served for /openapi/v2".into()));
+                return Err(ApiError::NotAcceptable(
+                    "only application/json is served for /openapi/v2".into(),
+                ));
             }
             Ok(bytes_json(state.openapi().v2()))
         }
-        "/openapi/v3" => Ok(respond(StatusCode::OK, &state.openapi().v3_root(), &Output::Json, &[])),
+        "/openapi/v3" => Ok(respond(
+            StatusCode::OK,
+            &state.openapi().v3_root(),
+            &Output::Json,
+            &[],
+        )),
         p if p.starts_with("/openapi/v3/") => {
             let gv = &p["/openapi/v3/".len()..];
-            state.openapi().v3_group_version(gv).map(bytes_json).ok_or(ApiError::NoResource)
+            state
+                .openapi()
+                .v3_group_version(gv)
+                .map(bytes_json)
+                .ok_or(ApiError::NoResource)
         }
         _ => Err(ApiError::NoResource),
     }

@@ -30,7 +30,10 @@ struct MediaRange {
 
 impl MediaRange {
     fn param(&self, k: &str) -> Option<&str> {
-        self.params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(pk, _)| pk == k)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -58,25 +61,25 @@ pub fn choose(accept: Option<&str>, discovery: bool) -> Result<Output, ApiError>
         return Ok(Output::Json);
     };
     for m in parse_accept(accept) {
-        let json_like = matches!(m.essence.as_str(), "application/json" | "application/*" | "*/*");
+        let json_like = matches!(
+            m.essence.as_str(),
+            "application/json" | "application/*" | "*/*"
+        );
+        let meta_v1 =
+            m.param("g") == Some("meta.k8s.io") && matches!(m.param("v"), Some("v1" | "v1beta1"));
+        let version = || m.param("v").unwrap_or("v1").to_string();
         match m.param("as") {
-            Some("Table") if json_like => {
-                if m.param("g") == Some("meta.k8s.io") && matches!(m.param("v"), Some("v1" | "v1beta1")) {
-                    return Ok(Output::Table(m.param("v").unwrap_or("v1").into()));
-                }
+            Some("Table") if json_like && meta_v1 => return Ok(Output::Table(version())),
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList") if json_like && meta_v1 => {
+                return Ok(Output::PartialMetadata(version()))
             }
-            Some(as_ @ ("PartialObjectMetadata" | "PartialObjectMetadataList")) if json_like => {
-                if m.param("g") == Some("meta.k8s.io") && matches!(m.param("v"), Some("v1" | "v1beta1")) {
-                    let _ = as_;
-                    return Ok(Output::PartialMetadata(m.param("v").unwrap_or("v1").into()));
-                }
-            }
-            Some("APIGroupDiscoveryList") if json_like => {
-                if discovery && m.param("g") == Some("apidiscovery.k8s.io") {
-                    if let Some(v @ ("v2" | "v2beta1")) = m.param("v") {
-                        return Ok(Output::AggregatedDiscovery(v.into()));
-                    }
-                }
+            Some("APIGroupDiscoveryList")
+                if json_like
+                    && discovery
+                    && m.param("g") == Some("apidiscovery.k8s.io")
+                    && matches!(m.param("v"), Some("v2" | "v2beta1")) =>
+            {
+                return Ok(Output::AggregatedDiscovery(version()))
             }
             Some(_) => {}
             None if json_like => return Ok(Output::Json),
@@ -252,7 +255,9 @@ impl<'de> Visitor<'de> for Tracking<'_> {
 pub fn encode(value: &Value, output: &Output) -> (Vec<u8>, &'static str) {
     match output {
         Output::Yaml => (
-            serde_saphyr::to_string(value).unwrap_or_default().into_bytes(),
+            serde_saphyr::to_string(value)
+                .unwrap_or_default()
+                .into_bytes(),
             "application/yaml",
         ),
         _ => (
@@ -276,19 +281,30 @@ mod tests {
     fn protobuf_only_is_not_acceptable() {
         let e = choose(Some("application/vnd.kubernetes.protobuf"), false).unwrap_err();
         assert_eq!(e.code(), 406);
-        assert_eq!(choose(Some("application/vnd.kubernetes.protobuf, */*"), false).unwrap(), Output::Json);
+        assert_eq!(
+            choose(Some("application/vnd.kubernetes.protobuf, */*"), false).unwrap(),
+            Output::Json
+        );
     }
 
     #[test]
     fn aggregated_discovery_only_where_allowed() {
-        let a = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
-        assert_eq!(choose(Some(a), true).unwrap(), Output::AggregatedDiscovery("v2".into()));
+        let a =
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(
+            choose(Some(a), true).unwrap(),
+            Output::AggregatedDiscovery("v2".into())
+        );
         assert_eq!(choose(Some(a), false).unwrap(), Output::Json);
     }
 
     #[test]
     fn duplicate_keys_are_reported_with_paths() {
-        let d = decode(br#"{"metadata": {"name": "a", "name": "b"}, "x": [{"k": 1, "k": 2}]}"#, false).unwrap();
+        let d = decode(
+            br#"{"metadata": {"name": "a", "name": "b"}, "x": [{"k": 1, "k": 2}]}"#,
+            false,
+        )
+        .unwrap();
         assert_eq!(d.duplicates, vec!["metadata.name", "x[0].k"]);
         assert_eq!(d.value["metadata"]["name"], "b");
     }
@@ -304,6 +320,9 @@ mod tests {
     #[test]
     fn unknown_content_types_are_415() {
         assert_eq!(body_type(Some("text/plain")).unwrap_err().code(), 415);
-        assert_eq!(body_type(Some("application/apply-patch+yaml")).unwrap(), BodyType::ApplyPatch);
+        assert_eq!(
+            body_type(Some("application/apply-patch+yaml")).unwrap(),
+            BodyType::ApplyPatch
+        );
     }
 }

@@ -123,8 +123,14 @@ pub struct Admission {
 impl std::fmt::Debug for Admission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admission")
-            .field("mutating", &self.mutating.iter().map(|m| m.name()).collect::<Vec<_>>())
-            .field("validating", &self.validating.iter().map(|m| m.name()).collect::<Vec<_>>())
+            .field(
+                "mutating",
+                &self.mutating.iter().map(|m| m.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "validating",
+                &self.validating.iter().map(|m| m.name()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -141,4 +147,3 @@ impl Admission {
         Ok(())
     }
 }
-

@@ -41,7 +41,11 @@ pub enum Target {
 
 /// Parses `method` + `path` (+ whether the query asks to watch).
 pub fn parse(method: &http::Method, path: &str, query: &Query) -> Target {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest) = match segs.as_slice() {
         ["api"] => return Target::CoreVersions,
         ["apis"] => return Target::Groups,
@@ -168,16 +172,26 @@ mod tests {
     #[test]
     fn namespaced_paths() {
         let i = info(Method::GET, "/api/v1/namespaces/default/pods/web/log", "");
-        assert_eq!((i.verb.as_str(), i.namespace.as_str(), i.resource.as_str()), ("get", "default", "pods"));
+        assert_eq!(
+            (i.verb.as_str(), i.namespace.as_str(), i.resource.as_str()),
+            ("get", "default", "pods")
+        );
         assert_eq!((i.name.as_str(), i.subresource.as_str()), ("web", "log"));
-        let i = info(Method::GET, "/apis/apps/v1/namespaces/x/deployments", "watch=true");
+        let i = info(
+            Method::GET,
+            "/apis/apps/v1/namespaces/x/deployments",
+            "watch=true",
+        );
         assert_eq!((i.verb.as_str(), i.group.as_str()), ("watch", "apps"));
     }
 
     #[test]
     fn namespaces_themselves() {
         let i = info(Method::PUT, "/api/v1/namespaces/x/finalize", "");
-        assert_eq!((i.resource.as_str(), i.name.as_str(), i.subresource.as_str()), ("namespaces", "x", "finalize"));
+        assert_eq!(
+            (i.resource.as_str(), i.name.as_str(), i.subresource.as_str()),
+            ("namespaces", "x", "finalize")
+        );
         let i = info(Method::DELETE, "/api/v1/namespaces/x", "");
         assert_eq!((i.verb.as_str(), i.name.as_str()), ("delete", "x"));
         let i = info(Method::DELETE, "/api/v1/namespaces/x/configmaps", "");
@@ -188,8 +202,14 @@ mod tests {
     fn discovery_paths() {
         let q = Query::default();
         assert_eq!(parse(&Method::GET, "/api", &q), Target::CoreVersions);
-        assert_eq!(parse(&Method::GET, "/apis/apps", &q), Target::Group("apps".into()));
-        assert_eq!(parse(&Method::GET, "/apis/apps/v1", &q), Target::ResourceList("apps".into(), "v1".into()));
+        assert_eq!(
+            parse(&Method::GET, "/apis/apps", &q),
+            Target::Group("apps".into())
+        );
+        assert_eq!(
+            parse(&Method::GET, "/apis/apps/v1", &q),
+            Target::ResourceList("apps".into(), "v1".into())
+        );
         assert_eq!(parse(&Method::GET, "/healthz", &q), Target::NonResource);
     }
 }

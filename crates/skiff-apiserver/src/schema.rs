@@ -13,7 +13,9 @@ use std::borrow::Cow;
 /// The type model of a resource: built-in from k8s-openapi, custom from the CRD schema.
 pub fn model(res: &ResourceInfo) -> Option<(Cow<'static, Schema>, TypeRef)> {
     if res.custom {
-        let schema = res.custom_schema.as_deref().cloned().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        let schema = res.custom_schema.as_deref().cloned().unwrap_or_else(
+            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        );
         let (s, t) = Schema::from_openapi_v3(&schema).ok()?;
         return Some((Cow::Owned(s), t));
     }
@@ -32,7 +34,11 @@ fn diff_unknown(input: &Value, normalized: &Value, path: &str, out: &mut Vec<Str
                 if v.is_null() {
                     continue;
                 }
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     Some(bv) => diff_unknown(v, bv, &p, out),
                     None => out.push(p),
@@ -68,10 +74,22 @@ pub fn unknown_fields(res: &ResourceInfo, obj: &Value) -> Vec<String> {
 }
 
 /// Records a non-apply write by `manager` in `new`'s managedFields (`old` is None on create).
-pub fn track_update(res: &ResourceInfo, old: Option<&Value>, new: &mut Value, manager: &str, subresource: &str, now: &str) {
+pub fn track_update(
+    res: &ResourceInfo,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: &str,
+    now: &str,
+) {
     let Some((s, t)) = model(res) else { return };
     let managed = skiff_patch::ManagedFields::from_object(new)
-        .or_else(|_| old.map_or(Ok(Default::default()), skiff_patch::ManagedFields::from_object))
+        .or_else(|_| {
+            old.map_or(
+                Ok(Default::default()),
+                skiff_patch::ManagedFields::from_object,
+            )
+        })
         .unwrap_or_default();
     let mut ctx = skiff_patch::WriteContext::new(manager, now);
     if !subresource.is_empty() {
@@ -82,8 +100,17 @@ pub fn track_update(res: &ResourceInfo, old: Option<&Value>, new: &mut Value, ma
 }
 
 /// Server-side apply of `applied` onto `live` by the write's field manager.
-fn server_side_apply(res: &ResourceInfo, name: &str, live: Option<&Value>, applied: &Value, force: bool, ctx: &WriteCtx, subresource: &str) -> Result<Value, ApiError> {
-    let (s, t) = model(res).ok_or_else(|| ApiError::Internal(format!("no schema for {}", res.kind)))?;
+fn server_side_apply(
+    res: &ResourceInfo,
+    name: &str,
+    live: Option<&Value>,
+    applied: &Value,
+    force: bool,
+    ctx: &WriteCtx,
+    subresource: &str,
+) -> Result<Value, ApiError> {
+    let (s, t) =
+        model(res).ok_or_else(|| ApiError::Internal(format!("no schema for {}", res.kind)))?;
     let managed = live
         .map(skiff_patch::ManagedFields::from_object)
         .transpose()
@@ -94,22 +121,36 @@ fn server_side_apply(res: &ResourceInfo, name: &str, live: Option<&Value>, appli
     if !subresource.is_empty() {
         wctx = wctx.with_subresource(subresource);
     }
-    let (obj, _) = skiff_patch::apply(live, applied, force, &managed, &s, t, &wctx).map_err(|e| apply_error(res, name, e))?;
+    let (obj, _) = skiff_patch::apply(live, applied, force, &managed, &s, t, &wctx)
+        .map_err(|e| apply_error(res, name, e))?;
     Ok(obj)
 }
 
 fn invalid_patch(res: &ResourceInfo, name: &str, msg: String) -> ApiError {
-    ApiError::Invalid(target(res, name), vec![FieldError::invalid("", Value::Null, msg)])
+    ApiError::Invalid(
+        target(res, name),
+        vec![FieldError::invalid("", Value::Null, msg)],
+    )
 }
 
 /// Applies a json, merge or strategic patch to `current` (for subresource shapes like Scale).
-pub fn patch_value(current: &Value, body: &[u8], ty: BodyType, definition: &str) -> Result<Value, ApiError> {
+pub fn patch_value(
+    current: &Value,
+    body: &[u8],
+    ty: BodyType,
+    definition: &str,
+) -> Result<Value, ApiError> {
     let patch = crate::negotiate::decode(body, false)?.value;
     match ty {
         BodyType::JsonPatch => {
-            let p: json_patch::Patch = serde_json::from_value(patch).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let p: json_patch::Patch =
+                serde_json::from_value(patch).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let mut doc = current.clone();
-            json_patch::patch(&mut doc, &p).map_err(|e| ApiError::BadRequest(format!("the server rejected our request due to an error in our request: {e}")))?;
+            json_patch::patch(&mut doc, &p).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                ))
+            })?;
             Ok(doc)
         }
         BodyType::MergePatch => {
@@ -119,22 +160,42 @@ pub fn patch_value(current: &Value, body: &[u8], ty: BodyType, definition: &str)
         }
         BodyType::StrategicMergePatch => {
             let (s, t) = model_by_name(definition)?;
-            skiff_patch::strategic_merge(current, &patch, s, t).map_err(|e| ApiError::BadRequest(e.to_string()))
+            skiff_patch::strategic_merge(current, &patch, s, t)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))
         }
-        _ => Err(ApiError::UnsupportedMediaType(format!("{ty:?} is not supported here"))),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "{ty:?} is not supported here"
+        ))),
     }
 }
 
 /// The PATCH flow for every patch type, with retries on write races.
 /// Returns the stored object, whether it was created (apply), and warnings.
-pub async fn patch(cx: &Cx, ty: BodyType, force: bool, ctx: &WriteCtx) -> Result<(Value, bool, Vec<String>), ApiError> {
+pub async fn patch(
+    cx: &Cx,
+    ty: BodyType,
+    force: bool,
+    ctx: &WriteCtx,
+) -> Result<(Value, bool, Vec<String>), ApiError> {
     let st = &cx.state.storage;
     let res = &cx.res;
-    let (ns, name, sub) = (cx.namespace().to_string(), cx.info.name.clone(), cx.info.subresource.clone());
+    let (ns, name, sub) = (
+        cx.namespace().to_string(),
+        cx.info.name.clone(),
+        cx.info.subresource.clone(),
+    );
     let patch_doc = crate::negotiate::decode(&cx.body, ty == BodyType::ApplyPatch)?;
-    let mut problems: Vec<String> = patch_doc.duplicates.iter().map(|d| format!("duplicate field {d:?}")).collect();
+    let mut problems: Vec<String> = patch_doc
+        .duplicates
+        .iter()
+        .map(|d| format!("duplicate field {d:?}"))
+        .collect();
     if ty == BodyType::ApplyPatch {
-        problems.extend(unknown_fields(res, &patch_doc.value).into_iter().map(|f| format!("unknown field {f:?}")));
+        problems.extend(
+            unknown_fields(res, &patch_doc.value)
+                .into_iter()
+                .map(|f| format!("unknown field {f:?}")),
+        );
     }
     let patch = patch_doc.value;
     if ty == BodyType::StrategicMergePatch && res.custom {
@@ -162,12 +223,15 @@ pub async fn patch(cx: &Cx, ty: BodyType, force: bool, ctx: &WriteCtx) -> Result
                 let p: json_patch::Patch = serde_json::from_value(patch.clone())
                     .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
                 let mut doc = old.clone();
-                json_patch::patch(&mut doc, &p).map_err(|e| invalid_patch(res, &name, e.to_string()))?;
+                json_patch::patch(&mut doc, &p)
+                    .map_err(|e| invalid_patch(res, &name, e.to_string()))?;
                 doc
             }
             BodyType::MergePatch => {
                 if !patch.is_object() {
-                    return Err(ApiError::BadRequest("merge patch must be a JSON object".into()));
+                    return Err(ApiError::BadRequest(
+                        "merge patch must be a JSON object".into(),
+                    ));
                 }
                 let mut doc = old.clone();
                 json_patch::merge(&mut doc, &patch);
@@ -175,9 +239,11 @@ pub async fn patch(cx: &Cx, ty: BodyType, force: bool, ctx: &WriteCtx) -> Result
             }
             BodyType::StrategicMergePatch => {
                 let (s, t) = model(res).ok_or_else(|| ApiError::Internal("no schema".into()))?;
-                skiff_patch::strategic_merge(&old, &patch, &s, t).map_err(|e| match e.status_code() {
-                    400 => ApiError::BadRequest(e.to_string()),
-                    _ => invalid_patch(res, &name, e.to_string()),
+                skiff_patch::strategic_merge(&old, &patch, &s, t).map_err(|e| {
+                    match e.status_code() {
+                        400 => ApiError::BadRequest(e.to_string()),
+                        _ => invalid_patch(res, &name, e.to_string()),
+                    }
                 })?
             }
             BodyType::ApplyPatch => {
@@ -186,10 +252,16 @@ pub async fn patch(cx: &Cx, ty: BodyType, force: bool, ctx: &WriteCtx) -> Result
                 crate::rest::write::check_type_meta(res, &mut applied)?;
                 server_side_apply(res, &name, Some(&old), &applied, force, ctx, &sub)?
             }
-            BodyType::Json | BodyType::Yaml => return Err(ApiError::UnsupportedMediaType("not a patch".into())),
+            BodyType::Json | BodyType::Yaml => {
+                return Err(ApiError::UnsupportedMediaType("not a patch".into()))
+            }
         };
         if ty != BodyType::ApplyPatch {
-            problems.extend(unknown_fields(res, &new).into_iter().map(|f| format!("unknown field {f:?}")));
+            problems.extend(
+                unknown_fields(res, &new)
+                    .into_iter()
+                    .map(|f| format!("unknown field {f:?}")),
+            );
         }
         let warnings = field_validation(cx, std::mem::take(&mut problems))?;
         let precondition = meta::resource_version(&new).filter(|rv| *rv != kv.mod_revision);
@@ -197,7 +269,10 @@ pub async fn patch(cx: &Cx, ty: BodyType, force: bool, ctx: &WriteCtx) -> Result
             return Err(ApiError::stale(target(res, &name)));
         }
         let explicit_rv = patch.pointer("/metadata/resourceVersion").is_some();
-        match st.write_update(res, &sub, &kv, &old, new, ctx, operation).await {
+        match st
+            .write_update(res, &sub, &kv, &old, new, ctx, operation)
+            .await
+        {
             Err(ApiError::Conflict(..)) if !explicit_rv => {
                 problems = warnings;
                 continue;
@@ -210,7 +285,13 @@ pub async fn patch(cx: &Cx, ty: BodyType, force: bool, ctx: &WriteCtx) -> Result
 
 fn apply_error(res: &ResourceInfo, name: &str, e: skiff_patch::ApplyError) -> ApiError {
     match e {
-        skiff_patch::ApplyError::Conflict(c) => ApiError::ApplyConflict(c.to_string(), c.conflicts.iter().map(|x| (x.path.clone(), x.cause_message())).collect()),
+        skiff_patch::ApplyError::Conflict(c) => ApiError::ApplyConflict(
+            c.to_string(),
+            c.conflicts
+                .iter()
+                .map(|x| (x.path.clone(), x.cause_message()))
+                .collect(),
+        ),
         skiff_patch::ApplyError::BadRequest(m) => ApiError::BadRequest(m),
         skiff_patch::ApplyError::Invalid(m) => invalid_patch(res, name, m),
     }

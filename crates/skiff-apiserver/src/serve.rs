@@ -68,7 +68,9 @@ pub struct RunningServer {
 
 impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +108,8 @@ fn hostname() -> Option<String> {
 
 /// Starts an API server and returns once it serves.
 pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
-    let cidr = Cidr::parse(&cfg.service_cidr).map_err(|e| StartError::Config(format!("--service-cidr: {e}")))?;
+    let cidr = Cidr::parse(&cfg.service_cidr)
+        .map_err(|e| StartError::Config(format!("--service-cidr: {e}")))?;
     check_data_dir(&cfg)?;
     let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     if let Some(h) = hostname() {
@@ -116,7 +119,15 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         sans.push(cfg.bind_address.to_string());
     }
     sans.push(cidr.first().to_string());
-    sans.extend(["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"].map(String::from));
+    sans.extend(
+        [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        .map(String::from),
+    );
     for s in &cfg.tls_sans {
         if !sans.contains(s) {
             sans.push(s.clone());
@@ -126,10 +137,12 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     let tls = crate::tls::server_config(&pki)?;
 
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError::Listen {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen {
         addr: addr.to_string(),
         reason: e.to_string(),
@@ -140,7 +153,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         skiff_store::EmbeddedStore::open(&path).map_err(|e| StartError::Store(e.to_string()))?,
     );
     let store: Arc<dyn Store> = embedded.clone();
-    let cache = WatchCache::start(store.clone()).await.map_err(|e| StartError::Store(e.to_string()))?;
+    let cache = WatchCache::start(store.clone())
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?;
     let storage = Arc::new(Storage {
         store: store.clone(),
         registry: skiff_api::Registry::builtin(),
@@ -164,8 +179,12 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         bookmark_interval: bookmark_interval(),
     });
 
-    bootstrap(&storage, addr.port()).await.map_err(|e| StartError::Bootstrap(e.to_string()))?;
-    crate::crd::load_all(&storage).await.map_err(|e| StartError::Bootstrap(e.to_string()))?;
+    bootstrap(&storage, addr.port())
+        .await
+        .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+    crate::crd::load_all(&storage)
+        .await
+        .map_err(|e| StartError::Bootstrap(e.to_string()))?;
 
     let kubeconfig = crate::pki::admin_kubeconfig(&pki, &url);
     crate::pki::write_file(&cfg.kubeconfig_path(), &kubeconfig, true)?;
@@ -174,7 +193,12 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     }
 
     let (tx, rx) = watch::channel(false);
-    let accept_loop = tokio::spawn(accept_loop(listener, tokio_rustls::TlsAcceptor::from(tls), state.clone(), rx));
+    let accept_loop = tokio::spawn(accept_loop(
+        listener,
+        tokio_rustls::TlsAcceptor::from(tls),
+        state.clone(),
+        rx,
+    ));
     state.ready.store(true, Ordering::SeqCst);
     Ok(RunningServer {
         addr,
@@ -194,7 +218,12 @@ fn bookmark_interval() -> Duration {
         .unwrap_or(Duration::from_secs(60))
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -207,12 +236,21 @@ async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor,
             _ = stop.changed() => break,
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(2), async { while conns.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
     conns.abort_all();
 }
 
-async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: tokio_rustls::TlsAcceptor, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+    else {
         return;
     };
     let user = tls
@@ -224,9 +262,14 @@ async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: tokio_rustls::Tl
         .unwrap_or_else(User::anonymous);
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let (state, user) = (state.clone(), user.clone());
-        async move { Ok::<_, std::convert::Infallible>(crate::dispatch::dispatch(state, user, req.map(Body::new)).await) }
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                crate::dispatch::dispatch(state, user, req.map(Body::new)).await,
+            )
+        }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -253,14 +296,25 @@ async fn bootstrap(st: &Storage, port: u16) -> Result<(), skiff_api::ApiError> {
     };
     let reg = &st.registry;
     let ns = st.namespaces();
-    let sa = reg.by_plural("", "v1", "serviceaccounts").expect("invariant: built in");
-    let svc = reg.by_plural("", "v1", "services").expect("invariant: built in");
+    let sa = reg
+        .by_plural("", "v1", "serviceaccounts")
+        .expect("invariant: built in");
+    let svc = reg
+        .by_plural("", "v1", "services")
+        .expect("invariant: built in");
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         if st.try_get(&ns, "", name).await?.is_none() {
-            st.create(&ns, "", json!({"metadata": {"name": name}}), &ctx).await?;
+            st.create(&ns, "", json!({"metadata": {"name": name}}), &ctx)
+                .await?;
         }
         if st.try_get(&sa, name, "default").await?.is_none() {
-            st.create(&sa, name, json!({"metadata": {"name": "default", "namespace": name}}), &ctx).await?;
+            st.create(
+                &sa,
+                name,
+                json!({"metadata": {"name": "default", "namespace": name}}),
+                &ctx,
+            )
+            .await?;
         }
     }
     if st.try_get(&svc, "default", "kubernetes").await?.is_none() {

@@ -30,7 +30,9 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("server_address", &self.server_address).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("server_address", &self.server_address)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,7 +46,12 @@ impl AppState {
     pub fn openapi(&self) -> Arc<skiff_openapi::OpenApi> {
         let registry = &self.storage.registry;
         let generation = registry.generation();
-        if let Some((g, o)) = self.openapi.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some((g, o)) = self
+            .openapi
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             if *g == generation {
                 return o.clone();
             }
@@ -53,11 +60,15 @@ impl AppState {
         let mut custom = skiff_openapi::CustomSchemas::new();
         for r in resources.iter().filter(|r| r.custom) {
             if let Some(s) = &r.custom_schema {
-                custom.insert((r.group.clone(), r.version.clone(), r.kind.clone()), (**s).clone());
+                custom.insert(
+                    (r.group.clone(), r.version.clone(), r.kind.clone()),
+                    (**s).clone(),
+                );
             }
         }
         let built = Arc::new(skiff_openapi::OpenApi::build(&resources, &custom));
-        *self.openapi.write().unwrap_or_else(|e| e.into_inner()) = Some((generation, built.clone()));
+        *self.openapi.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((generation, built.clone()));
         built
     }
 }

@@ -1,9 +1,9 @@
 //! TLS for the API server: rustls with the ring provider, ALPN `h2` and `http/1.1`, and optional
 //! client certificates signed by the cluster CA (they authenticate the user).
 
-use crate::pki::Pki;
 use crate::pipeline::User;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use crate::pki::Pki;
+use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ pub fn server_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs(&pki.serving_cert)?, PrivateKeyDer::from(key))
+        .with_single_cert(certs(&pki.serving_cert)?, key)
         .map_err(|e| TlsError(e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))

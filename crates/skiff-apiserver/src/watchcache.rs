@@ -82,14 +82,19 @@ impl std::fmt::Debug for WatchCache {
 
 fn with_rv(bytes: &[u8], rev: i64) -> Option<Value> {
     let mut v: Value = serde_json::from_slice(bytes).ok()?;
-    crate::rest::meta::meta_mut(&mut v).insert("resourceVersion".into(), Value::String(rev.to_string()));
+    crate::rest::meta::meta_mut(&mut v)
+        .insert("resourceVersion".into(), Value::String(rev.to_string()));
     Some(v)
 }
 
 /// Converts a store event into a cache event.
 pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
     let rev = ev.kv.mod_revision;
-    let prev = ev.prev.as_ref().and_then(|p| with_rv(&p.value, p.mod_revision)).map(Arc::new);
+    let prev = ev
+        .prev
+        .as_ref()
+        .and_then(|p| with_rv(&p.value, p.mod_revision))
+        .map(Arc::new);
     let (change, object) = match ev.kind {
         EventKind::Put if ev.prev.is_none() => (Change::Added, with_rv(&ev.kv.value, rev)?),
         EventKind::Put => (Change::Modified, with_rv(&ev.kv.value, rev)?),
@@ -215,7 +220,12 @@ impl WatchCache {
 
     /// Objects under `prefix`. `consistent` waits for the store's current revision; otherwise
     /// waits for `min_rev` if given.
-    pub async fn list(&self, prefix: &str, min_rev: Option<i64>, consistent: bool) -> Result<(Vec<Arc<Value>>, i64), ApiError> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        min_rev: Option<i64>,
+        consistent: bool,
+    ) -> Result<(Vec<Arc<Value>>, i64), ApiError> {
         let target = if consistent {
             self.store
                 .current_revision()
@@ -238,7 +248,11 @@ impl WatchCache {
     }
 
     /// A stream of changes under `prefix` after revision `after`.
-    pub async fn watch(&self, prefix: &str, after: i64) -> Result<futures::stream::BoxStream<'static, Result<Item, ApiError>>, ApiError> {
+    pub async fn watch(
+        &self,
+        prefix: &str,
+        after: i64,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Item, ApiError>>, ApiError> {
         let prefix = prefix.to_string();
         {
             let st = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -268,18 +282,27 @@ impl WatchCache {
                 return Ok(head.chain(live).boxed());
             }
         }
-        let stream = self.store.watch(&prefix, after).await.map_err(|e| match e {
-            skiff_store::StoreError::Compacted { requested, compacted } => {
-                ApiError::Expired(format!("too old resource version: {requested} ({compacted})"))
-            }
-            e => ApiError::Unavailable(format!("storage is unavailable: {e}")),
-        })?;
+        let stream = self
+            .store
+            .watch(&prefix, after)
+            .await
+            .map_err(|e| match e {
+                skiff_store::StoreError::Compacted {
+                    requested,
+                    compacted,
+                } => ApiError::Expired(format!(
+                    "too old resource version: {requested} ({compacted})"
+                )),
+                e => ApiError::Unavailable(format!("storage is unavailable: {e}")),
+            })?;
         Ok(stream
             .filter_map(|r| async move {
                 match r {
                     Ok(WatchItem::Event(ev)) => convert(&ev).map(|e| Ok(Item::Event(Arc::new(e)))),
                     Ok(WatchItem::Progress(r)) => Some(Ok(Item::Progress(r))),
-                    Err(e) => Some(Err(ApiError::Unavailable(format!("storage watch failed: {e}")))),
+                    Err(e) => Some(Err(ApiError::Unavailable(format!(
+                        "storage watch failed: {e}"
+                    )))),
                 }
             })
             .boxed())

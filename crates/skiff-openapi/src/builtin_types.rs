@@ -161,6 +161,7 @@ fn generate() -> BTreeMap<String, Value> {
         })
         .collect();
     normalize::upstream_special_forms(&mut out);
+    add_list_extensions(&mut out);
     for e in &entries {
         if let (Some((group, version, kind)), Some(Value::Object(def))) =
             (e.gvk, out.get_mut(&e.name))
@@ -173,6 +174,52 @@ fn generate() -> BTreeMap<String, Value> {
         }
     }
     out
+}
+
+/// Adds upstream's list extensions to every array property of a built-in definition:
+/// `x-kubernetes-list-type` (+ `x-kubernetes-list-map-keys`) and, where strategic merge patch
+/// merges the list, `x-kubernetes-patch-strategy: merge` (+ `x-kubernetes-patch-merge-key`).
+/// kubectl computes client-side apply patches from these; without them every list is replaced.
+fn add_list_extensions(defs: &mut BTreeMap<String, Value>) {
+    use skiff_patch::{ListType, Schema, Shape};
+    let schema = Schema::builtin();
+    for (name, def) in defs.iter_mut() {
+        let Some(t) = schema.lookup(name) else {
+            continue;
+        };
+        let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (field, prop) in props.iter_mut() {
+            let Some(ft) = schema.field(t, field) else {
+                continue;
+            };
+            let Shape::List(list) = schema.shape(ft) else {
+                continue;
+            };
+            let Some(p) = prop.as_object_mut() else {
+                continue;
+            };
+            match &list.list_type {
+                ListType::Atomic => {
+                    p.insert("x-kubernetes-list-type".into(), json!("atomic"));
+                }
+                ListType::Set => {
+                    p.insert("x-kubernetes-list-type".into(), json!("set"));
+                }
+                ListType::Map { keys } => {
+                    p.insert("x-kubernetes-list-type".into(), json!("map"));
+                    p.insert("x-kubernetes-list-map-keys".into(), json!(keys));
+                }
+            }
+            if list.patch_merge {
+                p.insert("x-kubernetes-patch-strategy".into(), json!("merge"));
+                if let Some(k) = &list.merge_key {
+                    p.insert("x-kubernetes-patch-merge-key".into(), json!(k));
+                }
+            }
+        }
+    }
 }
 
 /// `x-kubernetes-group-version-kind` as schemas carry it: a list of one GVK.

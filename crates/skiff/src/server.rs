@@ -46,7 +46,9 @@ fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("skiff");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/skiff")
 }
 
@@ -75,7 +77,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         started.elapsed().as_millis(),
         cfg.kubeconfig_path().display()
     );
-    eprintln!("skiff: try: KUBECONFIG={} kubectl get namespaces", cfg.kubeconfig_path().display());
+    eprintln!(
+        "skiff: try: KUBECONFIG={} kubectl get namespaces",
+        cfg.kubeconfig_path().display()
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

@@ -6,7 +6,9 @@ use common::Server;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::discovery::ApiResource;
 use serde_json::json;
 use std::time::Duration;
@@ -21,7 +23,11 @@ async fn watch_with_bookmarks_and_resume() {
     let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
     let list = api.list(&ListParams::default()).await.unwrap();
     let rv = list.metadata.resource_version.unwrap();
-    let mut stream = api.watch(&WatchParams::default().bookmarks(true).timeout(30), &rv).await.unwrap().boxed();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(30), &rv)
+        .await
+        .unwrap()
+        .boxed();
     api.create(&PostParams::default(), &cm("w1")).await.unwrap();
     let mut added_rv = None;
     let mut saw_bookmark = false;
@@ -40,10 +46,19 @@ async fn watch_with_bookmarks_and_resume() {
     // changes made while nobody watched are replayed when resuming from the last version seen
     api.create(&PostParams::default(), &cm("w2")).await.unwrap();
     api.delete("w1", &Default::default()).await.unwrap();
-    let mut resumed = api.watch(&WatchParams::default().timeout(10), &added_rv).await.unwrap().boxed();
+    let mut resumed = api
+        .watch(&WatchParams::default().timeout(10), &added_rv)
+        .await
+        .unwrap()
+        .boxed();
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        match tokio::time::timeout(Duration::from_secs(10), resumed.try_next()).await.unwrap().unwrap().unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), resumed.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             WatchEvent::Added(o) => seen.push(format!("ADDED {}", o.metadata.name.unwrap())),
             WatchEvent::Deleted(o) => seen.push(format!("DELETED {}", o.metadata.name.unwrap())),
             WatchEvent::Modified(o) => seen.push(format!("MODIFIED {}", o.metadata.name.unwrap())),
@@ -58,17 +73,28 @@ async fn paginated_list_sees_a_consistent_snapshot() {
     let s = Server::start();
     let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
     for i in 0..12 {
-        api.create(&PostParams::default(), &cm(&format!("p{i:02}"))).await.unwrap();
+        api.create(&PostParams::default(), &cm(&format!("p{i:02}")))
+            .await
+            .unwrap();
     }
     let first = api.list(&ListParams::default().limit(5)).await.unwrap();
     assert_eq!(first.items.len(), 5);
     let token = first.metadata.continue_.clone().expect("continue token");
     // created after the first page: not part of the snapshot
-    api.create(&PostParams::default(), &cm("p99")).await.unwrap();
-    let mut names: Vec<String> = first.items.iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+    api.create(&PostParams::default(), &cm("p99"))
+        .await
+        .unwrap();
+    let mut names: Vec<String> = first
+        .items
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect();
     let mut token = Some(token);
     while let Some(t) = token {
-        let page = api.list(&ListParams::default().limit(5).continue_token(&t)).await.unwrap();
+        let page = api
+            .list(&ListParams::default().limit(5).continue_token(&t))
+            .await
+            .unwrap();
         names.extend(page.items.iter().map(|c| c.metadata.name.clone().unwrap()));
         token = page.metadata.continue_.filter(|c| !c.is_empty());
     }
@@ -94,21 +120,38 @@ async fn server_side_apply_and_status_subresource() {
     assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
     // applying the same configuration again changes nothing
     let again = api.patch("ssa", &pp, &Patch::Apply(&d)).await.unwrap();
-    assert_eq!(again.metadata.resource_version, applied.metadata.resource_version);
+    assert_eq!(
+        again.metadata.resource_version,
+        applied.metadata.resource_version
+    );
     // status is written only through /status, and does not bump the generation
     let status = json!({"status": {"replicas": 2, "readyReplicas": 1, "observedGeneration": 1}});
-    let st = api.patch_status("ssa", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    let st = api
+        .patch_status("ssa", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
     assert_eq!(st.status.as_ref().unwrap().ready_replicas, Some(1));
     assert_eq!(st.metadata.generation, Some(1));
     let ignored = json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 9}});
-    let main = api.patch("ssa", &PatchParams::default(), &Patch::Merge(&ignored)).await.unwrap();
-    assert_eq!(main.status.unwrap().ready_replicas, Some(1), "status is ignored on the main resource");
+    let main = api
+        .patch("ssa", &PatchParams::default(), &Patch::Merge(&ignored))
+        .await
+        .unwrap();
+    assert_eq!(
+        main.status.unwrap().ready_replicas,
+        Some(1),
+        "status is ignored on the main resource"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_client_on_a_custom_resource() {
     let s = Server::start();
-    let crd = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crd.yaml")).unwrap();
+    let crd = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/crd.yaml"
+    ))
+    .unwrap();
     s.apply_ok(&["apply", "-f", "-"], &crd);
     let client = s.client().await;
     let ar = ApiResource {
@@ -126,11 +169,19 @@ async fn dynamic_client_on_a_custom_resource() {
     .unwrap();
     let created = api.create(&PostParams::default(), &obj).await.unwrap();
     assert_eq!(created.data["spec"]["replicas"], 1);
-    assert!(created.data["spec"].get("unknownField").is_none(), "pruned: {:?}", created.data);
+    assert!(
+        created.data["spec"].get("unknownField").is_none(),
+        "pruned: {:?}",
+        created.data
+    );
     let list = api.list(&ListParams::default()).await.unwrap();
     assert_eq!(list.items.len(), 1);
     let patched = api
-        .patch_status("dyn", &PatchParams::default(), &Patch::Merge(&json!({"status": {"replicas": 4}})))
+        .patch_status(
+            "dyn",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"replicas": 4}})),
+        )
         .await
         .unwrap();
     assert_eq!(patched.data["status"]["replicas"], 4);

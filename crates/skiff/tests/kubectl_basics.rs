@@ -7,12 +7,31 @@ use common::{json, Server};
 #[test]
 fn first_start_has_system_namespaces_service_accounts_and_health() {
     let s = Server::start();
-    let ns = s.ok(&["get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let ns = s.ok(&[
+        "get",
+        "namespaces",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
     for want in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        assert!(ns.split_whitespace().any(|n| n == want), "{want} missing from {ns}");
+        assert!(
+            ns.split_whitespace().any(|n| n == want),
+            "{want} missing from {ns}"
+        );
     }
-    let sas = s.ok(&["get", "serviceaccounts", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}"]);
-    for want in ["default/default", "kube-system/default", "kube-public/default", "kube-node-lease/default"] {
+    let sas = s.ok(&[
+        "get",
+        "serviceaccounts",
+        "-A",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}",
+    ]);
+    for want in [
+        "default/default",
+        "kube-system/default",
+        "kube-public/default",
+        "kube-node-lease/default",
+    ] {
         assert!(sas.contains(want), "{want} missing from {sas}");
     }
     assert_eq!(s.ok(&["get", "--raw", "/readyz"]), "ok");
@@ -28,26 +47,95 @@ fn first_start_has_system_namespaces_service_accounts_and_health() {
 fn api_resources_and_versions_list_the_ga_groups() {
     let s = Server::start();
     let versions = s.ok(&["api-versions"]);
-    for gv in ["v1", "apps/v1", "batch/v1", "autoscaling/v2", "autoscaling/v1", "policy/v1", "rbac.authorization.k8s.io/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "events.k8s.io/v1", "networking.k8s.io/v1", "storage.k8s.io/v1", "scheduling.k8s.io/v1", "node.k8s.io/v1", "certificates.k8s.io/v1", "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1"] {
-        assert!(versions.lines().any(|l| l == gv), "{gv} missing from api-versions:\n{versions}");
+    for gv in [
+        "v1",
+        "apps/v1",
+        "batch/v1",
+        "autoscaling/v2",
+        "autoscaling/v1",
+        "policy/v1",
+        "rbac.authorization.k8s.io/v1",
+        "coordination.k8s.io/v1",
+        "discovery.k8s.io/v1",
+        "events.k8s.io/v1",
+        "networking.k8s.io/v1",
+        "storage.k8s.io/v1",
+        "scheduling.k8s.io/v1",
+        "node.k8s.io/v1",
+        "certificates.k8s.io/v1",
+        "admissionregistration.k8s.io/v1",
+        "apiextensions.k8s.io/v1",
+    ] {
+        assert!(
+            versions.lines().any(|l| l == gv),
+            "{gv} missing from api-versions:\n{versions}"
+        );
     }
     let res = s.ok(&["api-resources", "--no-headers"]);
-    let line = res.lines().find(|l| l.starts_with("deployments ")).expect("deployments listed");
-    assert!(line.contains("deploy") && line.contains("apps/v1") && line.contains("true") && line.contains("Deployment"), "{line}");
-    let nodes = res.lines().find(|l| l.starts_with("nodes ")).expect("nodes listed");
+    let line = res
+        .lines()
+        .find(|l| l.starts_with("deployments "))
+        .expect("deployments listed");
+    assert!(
+        line.contains("deploy")
+            && line.contains("apps/v1")
+            && line.contains("true")
+            && line.contains("Deployment"),
+        "{line}"
+    );
+    let nodes = res
+        .lines()
+        .find(|l| l.starts_with("nodes "))
+        .expect("nodes listed");
     assert!(nodes.contains("false"), "nodes are cluster-scoped: {nodes}");
 }
 
 #[test]
 fn create_commands_and_short_names_work() {
     let s = Server::start();
-    assert!(s.ok(&["create", "namespace", "team-a"]).contains("namespace/team-a created"));
-    s.ok(&["create", "configmap", "cfg", "-n", "team-a", "--from-literal=k=v"]);
-    s.ok(&["create", "secret", "generic", "sec", "-n", "team-a", "--from-literal=password=hunter2"]);
-    s.ok(&["create", "deployment", "web", "-n", "team-a", "--image=nginx:1.25", "--replicas=3"]);
-    s.ok(&["create", "service", "clusterip", "web", "-n", "team-a", "--tcp=80:8080"]);
+    assert!(s
+        .ok(&["create", "namespace", "team-a"])
+        .contains("namespace/team-a created"));
+    s.ok(&[
+        "create",
+        "configmap",
+        "cfg",
+        "-n",
+        "team-a",
+        "--from-literal=k=v",
+    ]);
+    s.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "sec",
+        "-n",
+        "team-a",
+        "--from-literal=password=hunter2",
+    ]);
+    s.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "-n",
+        "team-a",
+        "--image=nginx:1.25",
+        "--replicas=3",
+    ]);
+    s.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "web",
+        "-n",
+        "team-a",
+        "--tcp=80:8080",
+    ]);
     let all = s.ok(&["get", "po,svc,deploy", "-n", "team-a"]);
-    assert!(all.contains("service/web") && all.contains("deployment.apps/web"), "{all}");
+    assert!(
+        all.contains("service/web") && all.contains("deployment.apps/web"),
+        "{all}"
+    );
     let cm = json(&s.ok(&["get", "cm", "cfg", "-n", "team-a", "-o", "json"]));
     assert_eq!(cm["data"]["k"], "v");
     let sec = json(&s.ok(&["get", "secret", "sec", "-n", "team-a", "-o", "json"]));
@@ -70,8 +158,24 @@ fn create_commands_and_short_names_work() {
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080);
     assert_eq!(svc["spec"]["sessionAffinity"], "None");
     // a second service never gets the same IP
-    s.ok(&["create", "service", "clusterip", "web2", "-n", "team-a", "--tcp=80:8080"]);
-    let ip2 = s.ok(&["get", "svc", "web2", "-n", "team-a", "-o", "jsonpath={.spec.clusterIP}"]);
+    s.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "web2",
+        "-n",
+        "team-a",
+        "--tcp=80:8080",
+    ]);
+    let ip2 = s.ok(&[
+        "get",
+        "svc",
+        "web2",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
     assert_ne!(ip, ip2);
 }
 
@@ -88,10 +192,34 @@ fn get_output_formats() {
     assert!(wide.lines().next().unwrap().contains("IMAGES"), "{wide}");
     assert!(wide.contains("nginx:1.25"), "{wide}");
     let yaml = s.ok(&["get", "deploy", "web", "-o", "yaml"]);
-    assert!(yaml.contains("kind: Deployment") && yaml.contains("name: web"), "{yaml}");
-    assert_eq!(s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]), "nginx:1.25");
-    let cc = s.ok(&["get", "deploy", "-o", "custom-columns=N:.metadata.name,R:.spec.replicas"]);
-    assert_eq!(cc.lines().nth(1).unwrap().split_whitespace().collect::<Vec<_>>(), vec!["web", "1"]);
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("name: web"),
+        "{yaml}"
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "nginx:1.25"
+    );
+    let cc = s.ok(&[
+        "get",
+        "deploy",
+        "-o",
+        "custom-columns=N:.metadata.name,R:.spec.replicas",
+    ]);
+    assert_eq!(
+        cc.lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        vec!["web", "1"]
+    );
     let name = s.ok(&["get", "deploy", "-o", "name"]);
     assert_eq!(name.trim(), "deployment.apps/web");
 }
@@ -99,37 +227,89 @@ fn get_output_formats() {
 #[test]
 fn apply_creates_then_is_unchanged_then_configures() {
     let s = Server::start();
-    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/deployment.yaml")).unwrap();
-    assert!(s.apply_ok(&["apply", "-f", "-"], &manifest).contains("deployment.apps/web created"));
-    assert!(s.apply_ok(&["apply", "-f", "-"], &manifest).contains("deployment.apps/web unchanged"));
-    let changed = manifest.replace("value: blue", "value: green").replace("replicas: 2", "replicas: 4");
-    assert!(s.apply_ok(&["apply", "-f", "-"], &changed).contains("deployment.apps/web configured"));
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/deployment.yaml"
+    ))
+    .unwrap();
+    assert!(s
+        .apply_ok(&["apply", "-f", "-"], &manifest)
+        .contains("deployment.apps/web created"));
+    assert!(s
+        .apply_ok(&["apply", "-f", "-"], &manifest)
+        .contains("deployment.apps/web unchanged"));
+    let changed = manifest
+        .replace("value: blue", "value: green")
+        .replace("replicas: 2", "replicas: 4");
+    assert!(s
+        .apply_ok(&["apply", "-f", "-"], &changed)
+        .contains("deployment.apps/web configured"));
     let d = json(&s.ok(&["get", "deploy", "web", "-o", "json"]));
     assert_eq!(d["spec"]["replicas"], 4);
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "green");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"],
+        "green"
+    );
     assert_eq!(d["metadata"]["generation"], 2);
-    assert!(d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].is_string());
+    assert!(
+        d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
     // removing the env list from the manifest removes it from the object (three-way merge)
-    let removed = changed.replace("        env:\n        - name: MODE\n          value: green\n", "");
+    let removed = changed.replace(
+        "        env:\n        - name: MODE\n          value: green\n",
+        "",
+    );
     s.apply_ok(&["apply", "-f", "-"], &removed);
     let d = json(&s.ok(&["get", "deploy", "web", "-o", "json"]));
-    assert!(d["spec"]["template"]["spec"]["containers"][0].get("env").is_none(), "{d}");
+    assert!(
+        d["spec"]["template"]["spec"]["containers"][0]
+            .get("env")
+            .is_none(),
+        "{d}"
+    );
 }
 
 #[test]
 fn server_side_apply_detects_conflicts_between_managers() {
     let s = Server::start();
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  a: one\n";
-    assert!(s.apply_ok(&["apply", "--server-side", "--field-manager=alice", "-f", "-"], cm).contains("serverside-applied"));
+    assert!(s
+        .apply_ok(
+            &["apply", "--server-side", "--field-manager=alice", "-f", "-"],
+            cm
+        )
+        .contains("serverside-applied"));
     let other = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  a: two\n";
-    let out = s.with_stdin(&["apply", "--server-side", "--field-manager=bob", "-f", "-"], other);
+    let out = s.with_stdin(
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        other,
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("conflict") && err.contains("alice") && err.contains(".data.a"), "{err}");
-    s.apply_ok(&["apply", "--server-side", "--field-manager=bob", "--force-conflicts", "-f", "-"], other);
+    assert!(
+        err.contains("conflict") && err.contains("alice") && err.contains(".data.a"),
+        "{err}"
+    );
+    s.apply_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=bob",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        other,
+    );
     let got = json(&s.ok(&["get", "cm", "shared", "-o", "json", "--show-managed-fields"]));
     assert_eq!(got["data"]["a"], "two");
-    let managers: Vec<&str> = got["metadata"]["managedFields"].as_array().unwrap().iter().map(|m| m["manager"].as_str().unwrap()).collect();
+    let managers: Vec<&str> = got["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
     assert!(managers.contains(&"bob"), "{managers:?}");
 }
 
@@ -138,7 +318,10 @@ fn describe_and_explain() {
     let s = Server::start();
     s.ok(&["create", "configmap", "cfg", "--from-literal=key=value"]);
     let d = s.ok(&["describe", "configmap", "cfg"]);
-    assert!(d.contains("Name:") && d.contains("cfg") && d.contains("key"), "{d}");
+    assert!(
+        d.contains("Name:") && d.contains("cfg") && d.contains("key"),
+        "{d}"
+    );
     let e = s.ok(&["explain", "deployment.spec.replicas"]);
     assert!(e.contains("replicas") && e.contains("integer"), "{e}");
     let e = s.ok(&["explain", "pods.spec.containers"]);
@@ -150,18 +333,57 @@ fn restart_keeps_every_object() {
     let mut s = Server::start();
     s.ok(&["create", "namespace", "keep"]);
     for i in 0..20 {
-        s.ok(&["create", "configmap", &format!("c{i}"), "-n", "keep", &format!("--from-literal=i={i}")]);
+        s.ok(&[
+            "create",
+            "configmap",
+            &format!("c{i}"),
+            "-n",
+            "keep",
+            &format!("--from-literal=i={i}"),
+        ]);
     }
-    let before = s.ok(&["get", "cm", "-n", "keep", "-o", "jsonpath={.items[*].metadata.resourceVersion}"]);
+    let before = s.ok(&[
+        "get",
+        "cm",
+        "-n",
+        "keep",
+        "-o",
+        "jsonpath={.items[*].metadata.resourceVersion}",
+    ]);
     let status = s.stop().expect("stopped");
     assert!(status.success(), "clean shutdown on SIGTERM: {status}");
     s.launch(&[]);
-    let after = s.ok(&["get", "cm", "-n", "keep", "-o", "jsonpath={.items[*].metadata.resourceVersion}"]);
+    let after = s.ok(&[
+        "get",
+        "cm",
+        "-n",
+        "keep",
+        "-o",
+        "jsonpath={.items[*].metadata.resourceVersion}",
+    ]);
     assert_eq!(before, after);
-    assert_eq!(s.ok(&["get", "cm", "c7", "-n", "keep", "-o", "jsonpath={.data.i}"]), "7");
+    assert_eq!(
+        s.ok(&["get", "cm", "c7", "-n", "keep", "-o", "jsonpath={.data.i}"]),
+        "7"
+    );
     // writes continue with higher revisions
     s.ok(&["create", "configmap", "later", "-n", "keep"]);
-    let rv: i64 = s.ok(&["get", "cm", "later", "-n", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]).parse().unwrap();
-    let max_before: i64 = before.split_whitespace().map(|r| r.parse::<i64>().unwrap()).max().unwrap();
+    let rv: i64 = s
+        .ok(&[
+            "get",
+            "cm",
+            "later",
+            "-n",
+            "keep",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .parse()
+        .unwrap();
+    let max_before: i64 = before
+        .split_whitespace()
+        .map(|r| r.parse::<i64>().unwrap())
+        .max()
+        .unwrap();
     assert!(rv > max_before);
 }

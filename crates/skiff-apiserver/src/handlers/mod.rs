@@ -98,7 +98,8 @@ pub fn respond(status: StatusCode, body: &Value, output: &Output, warnings: &[St
             r = r.header("Warning", v);
         }
     }
-    r.body(Body::from(bytes)).unwrap_or_else(|_| Response::new(Body::empty()))
+    r.body(Body::from(bytes))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
 /// The error response: a `Status` with the error's code.
@@ -111,7 +112,11 @@ pub fn error_response(e: &ApiError) -> Response {
 pub fn render_object(cx: &Cx, obj: Value) -> Value {
     match &cx.output {
         Output::Table(v) => {
-            let mut t = table(cx, std::slice::from_ref(&obj), json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}));
+            let mut t = table(
+                cx,
+                std::slice::from_ref(&obj),
+                json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
+            );
             t["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
             t
         }
@@ -149,8 +154,13 @@ pub fn partial(obj: &Value, version: &str) -> Value {
 /// Decodes the request body (JSON or YAML) with field validation per `fieldValidation`.
 /// Returns the object and the warnings to send.
 pub fn decode_body(cx: &Cx, allow_yaml_patch: bool) -> Result<(Value, Vec<String>), ApiError> {
-    let ty = crate::negotiate::body_type(cx.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
-    let yaml = matches!(ty, crate::negotiate::BodyType::Yaml) || (allow_yaml_patch && ty == crate::negotiate::BodyType::ApplyPatch);
+    let ty = crate::negotiate::body_type(
+        cx.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let yaml = matches!(ty, crate::negotiate::BodyType::Yaml)
+        || (allow_yaml_patch && ty == crate::negotiate::BodyType::ApplyPatch);
     let decoded = crate::negotiate::decode(&cx.body, yaml)?;
     let mut problems: Vec<String> = decoded
         .duplicates

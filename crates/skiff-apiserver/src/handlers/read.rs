@@ -10,14 +10,27 @@ use skiff_api::ApiError;
 
 /// GET one object.
 pub async fn get(cx: &Cx) -> Result<Response, ApiError> {
-    let obj = cx.state.storage.get(&cx.res, cx.namespace(), &cx.info.name).await?;
-    Ok(respond(StatusCode::OK, &render_object(cx, obj), &cx.output, &[]))
+    let obj = cx
+        .state
+        .storage
+        .get(&cx.res, cx.namespace(), &cx.info.name)
+        .await?;
+    Ok(respond(
+        StatusCode::OK,
+        &render_object(cx, obj),
+        &cx.output,
+        &[],
+    ))
 }
 
 /// LIST a collection.
 pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
     let opts = ListOptions::parse(&cx.res, &cx.query)?;
-    let page = cx.state.storage.list(&cx.res, cx.namespace(), &opts).await?;
+    let page = cx
+        .state
+        .storage
+        .list(&cx.res, cx.namespace(), &opts)
+        .await?;
     let body = match &cx.output {
         Output::Table(v) => {
             let mut meta = json!({"resourceVersion": page.revision.to_string()});
@@ -33,7 +46,12 @@ pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
         }
         Output::PartialMetadata(v) => {
             let mut l = list_object(&cx.res, page);
-            let items: Vec<Value> = l["items"].as_array().into_iter().flatten().map(|o| partial(o, v)).collect();
+            let items: Vec<Value> = l["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| partial(o, v))
+                .collect();
             l["items"] = json!(items);
             l["kind"] = json!("PartialObjectMetadataList");
             l["apiVersion"] = json!(format!("meta.k8s.io/{v}"));

@@ -17,9 +17,19 @@ pub fn selector_string(sel: &Value) -> String {
             parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
         }
     }
-    for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = e["key"].as_str().unwrap_or("");
-        let mut vals: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut vals: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         vals.sort();
         match e["operator"].as_str().unwrap_or("") {
             "In" => parts.push(format!("{key} in ({})", vals.join(","))),
@@ -48,22 +58,36 @@ fn set_path(obj: &mut Value, path: &str, v: Value) {
             cur[*p] = v;
             return;
         }
-        cur = cur.as_object_mut().expect("invariant: made an object").entry(p.to_string()).or_insert_with(|| json!({}));
+        cur = cur
+            .as_object_mut()
+            .expect("invariant: made an object")
+            .entry(p.to_string())
+            .or_insert_with(|| json!({}));
     }
 }
 
 fn scale_of(cx: &Cx, parent: &Value) -> Value {
-    let info = cx.res.scale.as_ref().expect("invariant: checked by dispatch");
+    let info = cx
+        .res
+        .scale
+        .as_ref()
+        .expect("invariant: checked by dispatch");
     let selector = match &info.label_selector_path {
-        Some(p) if cx.res.custom => get_path(parent, p).and_then(Value::as_str).unwrap_or("").to_string(),
-        _ => parent.pointer("/spec/selector").map(|s| {
-            if cx.res.group.is_empty() {
-                // ReplicationController selectors are plain maps.
-                selector_string(&json!({"matchLabels": s}))
-            } else {
-                selector_string(s)
-            }
-        }).unwrap_or_default(),
+        Some(p) if cx.res.custom => get_path(parent, p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        _ => parent
+            .pointer("/spec/selector")
+            .map(|s| {
+                if cx.res.group.is_empty() {
+                    // ReplicationController selectors are plain maps.
+                    selector_string(&json!({"matchLabels": s}))
+                } else {
+                    selector_string(s)
+                }
+            })
+            .unwrap_or_default(),
     };
     let m = parent.get("metadata").cloned().unwrap_or(json!({}));
     let mut status = json!({"replicas": get_path(parent, &info.status_replicas_path).and_then(Value::as_i64).unwrap_or(0)});
@@ -90,8 +114,17 @@ pub async fn scale(cx: &Cx) -> Result<Response, ApiError> {
             "get" => return Ok(respond(StatusCode::OK, &current, &cx.output, &[])),
             "update" => crate::negotiate::decode(&cx.body, false)?.value,
             "patch" => {
-                let ty = crate::negotiate::body_type(cx.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
-                crate::schema::patch_value(&current, &cx.body, ty, "io.k8s.api.autoscaling.v1.Scale")?
+                let ty = crate::negotiate::body_type(
+                    cx.headers
+                        .get(http::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok()),
+                )?;
+                crate::schema::patch_value(
+                    &current,
+                    &cx.body,
+                    ty,
+                    "io.k8s.api.autoscaling.v1.Scale",
+                )?
             }
             _ => return Err(ApiError::MethodNotAllowed),
         };
@@ -100,18 +133,35 @@ pub async fn scale(cx: &Cx) -> Result<Response, ApiError> {
                 return Err(ApiError::stale(target(&cx.res, &cx.info.name)));
             }
         }
-        let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = wanted
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if replicas < 0 {
             return Err(ApiError::Invalid(
                 skiff_api::error::Target::new("autoscaling", "scale", "Scale", &cx.info.name),
-                vec![FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+                vec![FieldError::invalid(
+                    "spec.replicas",
+                    replicas,
+                    "must be greater than or equal to 0",
+                )],
             ));
         }
         let mut updated = parent.clone();
         set_path(&mut updated, &info.spec_replicas_path, json!(replicas));
         let ctx = cx.write_ctx(None)?;
-        match st.write_update(&cx.res, "scale", &kv, &parent, updated, &ctx, "Update").await {
-            Ok(stored) => return Ok(respond(StatusCode::OK, &scale_of(cx, &stored), &cx.output, &[])),
+        match st
+            .write_update(&cx.res, "scale", &kv, &parent, updated, &ctx, "Update")
+            .await
+        {
+            Ok(stored) => {
+                return Ok(respond(
+                    StatusCode::OK,
+                    &scale_of(cx, &stored),
+                    &cx.output,
+                    &[],
+                ))
+            }
             Err(ApiError::Conflict(..)) if meta::resource_version(&wanted).is_none() => continue,
             Err(e) => return Err(e),
         }
@@ -123,7 +173,11 @@ pub async fn scale(cx: &Cx) -> Result<Response, ApiError> {
 pub async fn binding(cx: &Cx) -> Result<Response, ApiError> {
     let st = &cx.state.storage;
     let body = crate::negotiate::decode(&cx.body, false)?.value;
-    let node = body.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let node = body
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if node.is_empty() {
         return Err(ApiError::Invalid(
             skiff_api::error::Target::new("", "bindings", "Binding", &cx.info.name),
@@ -134,9 +188,16 @@ pub async fn binding(cx: &Cx) -> Result<Response, ApiError> {
     for _ in 0..16 {
         let (kv, pod) = st.get_kv(&cx.res, cx.namespace(), &cx.info.name).await?;
         if meta::deleting(&pod) {
-            return Err(ApiError::Conflict(target(&cx.res, &cx.info.name), "pod is being deleted, cannot be assigned to a host".into()));
+            return Err(ApiError::Conflict(
+                target(&cx.res, &cx.info.name),
+                "pod is being deleted, cannot be assigned to a host".into(),
+            ));
         }
-        if let Some(n) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        if let Some(n) = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
             return Err(ApiError::Conflict(
                 target(&cx.res, &cx.info.name),
                 format!("pod {} is already assigned to node {n:?}", cx.info.name),
@@ -145,17 +206,29 @@ pub async fn binding(cx: &Cx) -> Result<Response, ApiError> {
         let mut bound = pod.clone();
         bound["spec"]["nodeName"] = json!(node);
         let now = meta::time(ctx.now);
-        let conds = bound["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+        let conds = bound["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut conds: Vec<Value> = conds
+            .into_iter()
+            .filter(|c| c["type"] != "PodScheduled")
+            .collect();
         conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
         bound["status"]["conditions"] = json!(conds);
         let mut after = bound.clone();
         // spec.nodeName is set through the main resource, the condition through status.
-        match st.write_update(&cx.res, "", &kv, &pod, bound, &ctx, "Update").await {
+        match st
+            .write_update(&cx.res, "", &kv, &pod, bound, &ctx, "Update")
+            .await
+        {
             Ok(stored) => {
-                after["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+                after["metadata"]["resourceVersion"] =
+                    stored["metadata"]["resourceVersion"].clone();
                 let (kv2, cur) = st.get_kv(&cx.res, cx.namespace(), &cx.info.name).await?;
-                let _ = st.write_update(&cx.res, "status", &kv2, &cur, after, &ctx, "Update").await;
+                let _ = st
+                    .write_update(&cx.res, "status", &kv2, &cur, after, &ctx, "Update")
+                    .await;
                 return Ok(respond(
                     StatusCode::CREATED,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

@@ -45,10 +45,20 @@ impl Renderer {
     fn render(&self, obj: Value) -> Value {
         match &self.cx.output {
             Output::Table(v) => {
-                let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
-                let mut t = super::table(&self.cx, std::slice::from_ref(&obj), json!({"resourceVersion": rv}));
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(json!(""));
+                let mut t = super::table(
+                    &self.cx,
+                    std::slice::from_ref(&obj),
+                    json!({"resourceVersion": rv}),
+                );
                 t["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
-                if !self.first_table.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                if !self
+                    .first_table
+                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+                {
                     if let Some(o) = t.as_object_mut() {
                         o.remove("columnDefinitions");
                     }
@@ -103,7 +113,9 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
             .collect();
         (evs, rev)
     } else {
-        let r = rv.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("invalid resource version {rv:?}")))?;
+        let r = rv
+            .parse::<i64>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid resource version {rv:?}")))?;
         (Vec::new(), r)
     };
     let mut head = initial_events;
@@ -142,7 +154,10 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
                         (Change::Deleted, _, _) if now || before => "DELETED",
                         _ => return None,
                     };
-                    Some(Ok::<_, std::io::Error>(event(ty, r.render((*e.object).clone()))))
+                    Some(Ok::<_, std::io::Error>(event(
+                        ty,
+                        r.render((*e.object).clone()),
+                    )))
                 }
                 Ok(Item::Progress(p)) => {
                     last.fetch_max(p, std::sync::atomic::Ordering::SeqCst);
@@ -159,7 +174,10 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
     let bookmarks_stream = ticks.filter_map(move |_| {
         let rev = last.load(std::sync::atomic::Ordering::SeqCst);
         let res = res2.clone();
-        async move { bookmarks.then(|| Ok::<_, std::io::Error>(event("BOOKMARK", bookmark(&res, rev, false)))) }
+        async move {
+            bookmarks
+                .then(|| Ok::<_, std::io::Error>(event("BOOKMARK", bookmark(&res, rev, false))))
+        }
     });
     let body_stream = futures::stream::iter(head.into_iter().map(Ok))
         .chain(futures::stream::select(events, bookmarks_stream))

@@ -20,8 +20,17 @@ pub async fn create(cx: &Cx) -> Result<Response, ApiError> {
         meta::meta_mut(&mut obj).insert("namespace".into(), json!(cx.info.namespace));
     }
     let ctx = cx.write_ctx(None)?;
-    let created = cx.state.storage.create(&cx.res, cx.namespace(), obj, &ctx).await?;
-    Ok(respond(StatusCode::CREATED, &render_object(cx, created), &cx.output, &warnings))
+    let created = cx
+        .state
+        .storage
+        .create(&cx.res, cx.namespace(), obj, &ctx)
+        .await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        &render_object(cx, created),
+        &cx.output,
+        &warnings,
+    ))
 }
 
 /// PUT: update (main resource, status or finalize).
@@ -31,15 +40,35 @@ pub async fn update(cx: &Cx) -> Result<Response, ApiError> {
     let (stored, created) = cx
         .state
         .storage
-        .update(&cx.res, cx.namespace(), &cx.info.name, &cx.info.subresource, obj, &ctx)
+        .update(
+            &cx.res,
+            cx.namespace(),
+            &cx.info.name,
+            &cx.info.subresource,
+            obj,
+            &ctx,
+        )
         .await?;
-    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(respond(code, &render_object(cx, stored), &cx.output, &warnings))
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(respond(
+        code,
+        &render_object(cx, stored),
+        &cx.output,
+        &warnings,
+    ))
 }
 
 /// PATCH with any of the four patch types.
 pub async fn patch(cx: &Cx) -> Result<Response, ApiError> {
-    let ty = crate::negotiate::body_type(cx.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let ty = crate::negotiate::body_type(
+        cx.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
     if matches!(ty, BodyType::Json | BodyType::Yaml) {
         return Err(ApiError::UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json".into(),
@@ -47,15 +76,26 @@ pub async fn patch(cx: &Cx) -> Result<Response, ApiError> {
     }
     let force = cx.query.flag("force");
     if force && ty != BodyType::ApplyPatch {
-        return Err(ApiError::BadRequest("force: Invalid value: true: may not be specified for non-apply patch".into()));
+        return Err(ApiError::BadRequest(
+            "force: Invalid value: true: may not be specified for non-apply patch".into(),
+        ));
     }
     if ty == BodyType::ApplyPatch && cx.query.get("fieldManager").is_none_or(str::is_empty) {
         return Err(ApiError::BadRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into()));
     }
     let ctx = cx.write_ctx(None)?;
     let (stored, created, warnings) = crate::schema::patch(cx, ty, force, &ctx).await?;
-    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(respond(code, &render_object(cx, stored), &cx.output, &warnings))
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(respond(
+        code,
+        &render_object(cx, stored),
+        &cx.output,
+        &warnings,
+    ))
 }
 
 fn delete_body(cx: &Cx) -> Result<Value, ApiError> {
@@ -69,12 +109,19 @@ fn delete_body(cx: &Cx) -> Result<Value, ApiError> {
 pub async fn delete(cx: &Cx) -> Result<Response, ApiError> {
     let opts = DeleteOptions::parse(&delete_body(cx)?, &cx.query)?;
     let ctx = cx.write_ctx(None)?;
-    let out = cx.state.storage.delete(&cx.res, cx.namespace(), &cx.info.name, &opts, &ctx).await?;
-    let returns_object = cx.res.group.is_empty() && matches!(cx.res.plural.as_str(), "pods" | "namespaces")
+    let out = cx
+        .state
+        .storage
+        .delete(&cx.res, cx.namespace(), &cx.info.name, &opts, &ctx)
+        .await?;
+    let returns_object = cx.res.group.is_empty()
+        && matches!(cx.res.plural.as_str(), "pods" | "namespaces")
         || cx.res.custom;
     Ok(match out {
         Deleted::Pending(obj) => respond(StatusCode::OK, &render_object(cx, obj), &cx.output, &[]),
-        Deleted::Now(obj) if returns_object => respond(StatusCode::OK, &render_object(cx, obj), &cx.output, &[]),
+        Deleted::Now(obj) if returns_object => {
+            respond(StatusCode::OK, &render_object(cx, obj), &cx.output, &[])
+        }
         Deleted::Now(obj) => {
             let mut details = json!({"name": cx.info.name, "kind": cx.res.plural, "uid": meta::meta_str(&obj, "uid")});
             if !cx.res.group.is_empty() {
@@ -95,7 +142,11 @@ pub async fn delete_collection(cx: &Cx) -> Result<Response, ApiError> {
     let opts = DeleteOptions::parse(&delete_body(cx)?, &cx.query)?;
     let list = ListOptions::parse(&cx.res, &cx.query)?;
     let ctx = cx.write_ctx(None)?;
-    let items = cx.state.storage.delete_collection(&cx.res, cx.namespace(), &list, &opts, &ctx).await?;
+    let items = cx
+        .state
+        .storage
+        .delete_collection(&cx.res, cx.namespace(), &list, &opts, &ctx)
+        .await?;
     let body = json!({
         "kind": cx.res.list_kind,
         "apiVersion": cx.res.api_version(),

@@ -22,17 +22,24 @@ impl DeleteOptions {
     pub fn parse(body: &Value, query: &crate::request::Query) -> Result<Self, ApiError> {
         let mut o = DeleteOptions {
             grace_period: body.get("gracePeriodSeconds").and_then(Value::as_i64),
-            uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
+            uid: body
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(String::from),
             resource_version: body
                 .pointer("/preconditions/resourceVersion")
                 .and_then(Value::as_str)
                 .map(String::from),
-            propagation: body.get("propagationPolicy").and_then(Value::as_str).map(String::from),
+            propagation: body
+                .get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(String::from),
         };
         if let Some(g) = query.get("gracePeriodSeconds") {
-            o.grace_period = Some(g.parse().map_err(|_| {
-                ApiError::BadRequest(format!("invalid gracePeriodSeconds {g:?}"))
-            })?);
+            o.grace_period =
+                Some(g.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("invalid gracePeriodSeconds {g:?}"))
+                })?);
         }
         if let Some(p) = query.get("propagationPolicy") {
             o.propagation = Some(p.to_string());
@@ -96,9 +103,18 @@ impl Storage {
             let has_finalizers = !meta::finalizers(&obj).is_empty();
             let ns_finalizers = res.group.is_empty()
                 && res.kind == "Namespace"
-                && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+                && obj
+                    .pointer("/spec/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty());
             if has_finalizers || grace > 0 || ns_finalizers {
-                if meta::deleting(&obj) && grace >= obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) {
+                if meta::deleting(&obj)
+                    && grace
+                        >= obj
+                            .pointer("/metadata/deletionGracePeriodSeconds")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0)
+                {
                     return Ok(Deleted::Pending(obj));
                 }
                 let mut marked = obj.clone();
@@ -127,7 +143,11 @@ impl Storage {
             if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
                 crate::crd::delete_instances(self, &obj).await?;
             }
-            match self.store.delete(&keys::object(res, ns, name), Some(kv.mod_revision)).await {
+            match self
+                .store
+                .delete(&keys::object(res, ns, name), Some(kv.mod_revision))
+                .await
+            {
                 Ok(_) => {
                     self.after_write(res, Some(&obj), None).await;
                     return Ok(Deleted::Now(obj));
@@ -144,13 +164,22 @@ impl Storage {
         if !(res.group.is_empty() && res.kind == "Pod") {
             return 0;
         }
-        let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-        let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+        let bound = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let phase = obj
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !bound || phase == "Failed" || phase == "Succeeded" {
             return 0;
         }
         opts.grace_period
-            .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
             .unwrap_or(30)
             .max(0)
     }
@@ -167,7 +196,10 @@ impl Storage {
         let items = self.list_all(res, ns, list).await?;
         let mut out = Vec::new();
         for item in items {
-            let (ins, name) = (meta::meta_str(&item, "namespace").to_string(), meta::meta_str(&item, "name").to_string());
+            let (ins, name) = (
+                meta::meta_str(&item, "namespace").to_string(),
+                meta::meta_str(&item, "name").to_string(),
+            );
             match self.delete(res, &ins, &name, opts, ctx).await {
                 Ok(Deleted::Now(v) | Deleted::Pending(v)) => out.push(v),
                 Err(ApiError::NotFound(_)) => {}

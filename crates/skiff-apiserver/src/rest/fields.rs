@@ -13,9 +13,23 @@ pub fn on_create(res: &ResourceInfo, obj: &mut Value, ctx: &WriteCtx) {
 }
 
 /// Moves ownership of the fields `ctx.field_manager` changed to it.
-pub fn on_update(res: &ResourceInfo, old: &Value, new: &mut Value, ctx: &WriteCtx, operation: &str, subresource: &str) {
+pub fn on_update(
+    res: &ResourceInfo,
+    old: &Value,
+    new: &mut Value,
+    ctx: &WriteCtx,
+    operation: &str,
+    subresource: &str,
+) {
     if operation == "Apply" {
         return;
     }
-    crate::schema::track_update(res, Some(old), new, &ctx.field_manager, subresource, &meta::time(ctx.now));
+    crate::schema::track_update(
+        res,
+        Some(old),
+        new,
+        &ctx.field_manager,
+        subresource,
+        &meta::time(ctx.now),
+    );
 }

@@ -11,9 +11,16 @@ fn is(res: &ResourceInfo, group: &str, kind: &str) -> bool {
 
 impl Storage {
     /// Before an object is first stored.
-    pub async fn before_create(&self, res: &ResourceInfo, obj: &mut Value, ctx: &WriteCtx) -> Result<(), ApiError> {
+    pub async fn before_create(
+        &self,
+        res: &ResourceInfo,
+        obj: &mut Value,
+        ctx: &WriteCtx,
+    ) -> Result<(), ApiError> {
         if is(res, "", "Service") {
-            self.allocators.allocate_service(self, obj, ctx.dry_run).await?;
+            self.allocators
+                .allocate_service(self, obj, ctx.dry_run)
+                .await?;
         }
         if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
             crate::crd::establish(obj, ctx.now);
@@ -22,7 +29,12 @@ impl Storage {
     }
 
     /// Before an update is stored.
-    pub async fn before_update(&self, res: &ResourceInfo, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+    pub async fn before_update(
+        &self,
+        res: &ResourceInfo,
+        old: &Value,
+        new: &mut Value,
+    ) -> Result<(), ApiError> {
         if is(res, "", "Service") {
             let old_ip = old.pointer("/spec/clusterIP").cloned();
             let new_ip = new.pointer("/spec/clusterIP").cloned();
@@ -38,7 +50,11 @@ impl Storage {
                 Some(ip) if Some(&ip) != old_ip.as_ref() => {
                     return Err(ApiError::Invalid(
                         super::target(res, meta::meta_str(old, "name")),
-                        vec![FieldError::invalid("spec.clusterIPs[0]", ip, "may not change once set")],
+                        vec![FieldError::invalid(
+                            "spec.clusterIPs[0]",
+                            ip,
+                            "may not change once set",
+                        )],
                     ));
                 }
                 _ => {}

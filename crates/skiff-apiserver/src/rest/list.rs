@@ -39,7 +39,11 @@ impl ListOptions {
             supported_fields(&res.group, &res.plural)
         };
         field.check_supported(supported).map_err(|e| {
-            ApiError::BadRequest(format!("Unable to find {:?} that match label selector \"\", field selector {:?}: {e}", res.group_resource(), q.str("fieldSelector")))
+            ApiError::BadRequest(format!(
+                "Unable to find {:?} that match label selector \"\", field selector {:?}: {e}",
+                res.group_resource(),
+                q.str("fieldSelector")
+            ))
         })?;
         let limit = match q.get("limit") {
             None | Some("") => 0,
@@ -73,7 +77,9 @@ impl ListOptions {
             ));
         }
         if !rv.is_empty() && rv.parse::<i64>().is_err() {
-            return Err(ApiError::BadRequest(format!("invalid resource version {rv:?}")));
+            return Err(ApiError::BadRequest(format!(
+                "invalid resource version {rv:?}"
+            )));
         }
         Ok(Self {
             label,
@@ -87,7 +93,10 @@ impl ListOptions {
 
     /// Whether an object passes both selectors.
     pub fn matches(&self, res: &ResourceInfo, obj: &Value) -> bool {
-        if !self.label.matches(obj.pointer("/metadata/labels").unwrap_or(&Value::Null)) {
+        if !self
+            .label
+            .matches(obj.pointer("/metadata/labels").unwrap_or(&Value::Null))
+        {
             return false;
         }
         if self.field.0.is_empty() {
@@ -116,7 +125,10 @@ fn decode_continue(c: &str) -> Result<(i64, String), ApiError> {
     if v["v"] != "meta.k8s.io/v1" {
         return Err(bad("unsupported version"));
     }
-    let rv = v["rv"].as_i64().filter(|r| *r > 0).ok_or_else(|| bad("no resource version"))?;
+    let rv = v["rv"]
+        .as_i64()
+        .filter(|r| *r > 0)
+        .ok_or_else(|| bad("no resource version"))?;
     let start = v["start"].as_str().ok_or_else(|| bad("no start key"))?;
     if !start.starts_with(keys::ROOT) {
         return Err(bad("start key outside the registry"));
@@ -139,12 +151,20 @@ pub struct ListPage {
 
 impl Storage {
     /// LIST.
-    pub async fn list(&self, res: &ResourceInfo, ns: &str, o: &ListOptions) -> Result<ListPage, ApiError> {
+    pub async fn list(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        o: &ListOptions,
+    ) -> Result<ListPage, ApiError> {
         let prefix = keys::collection(res, ns);
         let exact = o.rv_match == "Exact";
         if o.limit == 0 && o.continue_from.is_none() && !exact {
             let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
-            let (objs, rev) = self.cache.list(&prefix, min_rev, o.resource_version.is_empty()).await?;
+            let (objs, rev) = self
+                .cache
+                .list(&prefix, min_rev, o.resource_version.is_empty())
+                .await?;
             let items = objs
                 .iter()
                 .filter(|v| o.matches(res, v))
@@ -165,7 +185,11 @@ impl Storage {
         let selecting = !o.label.is_empty() || !o.field.0.is_empty();
         let mut items = Vec::new();
         loop {
-            let want = if o.limit == 0 { 0 } else { o.limit - items.len() };
+            let want = if o.limit == 0 {
+                0
+            } else {
+                o.limit - items.len()
+            };
             let page = self
                 .store
                 .list(ListRequest {
@@ -207,7 +231,12 @@ impl Storage {
     }
 
     /// Every object matching `o` (no chunking), from the cache.
-    pub async fn list_all(&self, res: &ResourceInfo, ns: &str, o: &ListOptions) -> Result<Vec<Value>, ApiError> {
+    pub async fn list_all(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        o: &ListOptions,
+    ) -> Result<Vec<Value>, ApiError> {
         let all = ListOptions {
             limit: 0,
             continue_from: None,
@@ -243,9 +272,13 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
         let t = encode_continue(42, "/registry/pods/default/web");
-        assert_eq!(decode_continue(&t).unwrap(), (42, "/registry/pods/default/web".to_string()));
+        assert_eq!(
+            decode_continue(&t).unwrap(),
+            (42, "/registry/pods/default/web".to_string())
+        );
         assert_eq!(decode_continue("!!!").unwrap_err().code(), 400);
-        let bad = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"v":"meta.k8s.io/v1","rv":1,"start":"/etc/passwd"}"#);
+        let bad = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"v":"meta.k8s.io/v1","rv":1,"start":"/etc/passwd"}"#);
         assert_eq!(decode_continue(&bad).unwrap_err().code(), 400);
     }
 }

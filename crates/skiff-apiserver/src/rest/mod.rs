@@ -71,9 +71,12 @@ pub fn store_error(res: &ResourceInfo, name: &str, e: StoreError) -> ApiError {
         StoreError::AlreadyExists { .. } => ApiError::AlreadyExists(target(res, name)),
         StoreError::NotFound { .. } => ApiError::NotFound(target(res, name)),
         StoreError::Conflict { .. } => ApiError::stale(target(res, name)),
-        StoreError::Compacted { requested, compacted } => {
-            ApiError::Expired(format!("too old resource version: {requested} ({compacted})"))
-        }
+        StoreError::Compacted {
+            requested,
+            compacted,
+        } => ApiError::Expired(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
         StoreError::FutureRevision { requested, current } => ApiError::Timeout(format!(
             "Too large resource version: {requested}, current: {current}"
         )),
@@ -114,7 +117,12 @@ impl Storage {
     }
 
     /// Reads one object and its raw key-value.
-    pub async fn get_kv(&self, res: &ResourceInfo, ns: &str, name: &str) -> Result<(KeyValue, Value), ApiError> {
+    pub async fn get_kv(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<(KeyValue, Value), ApiError> {
         let key = keys::object(res, ns, name);
         match self.store.get(&key, None).await {
             Ok((Some(kv), _)) => {
@@ -127,7 +135,12 @@ impl Storage {
     }
 
     /// Reads one object if it exists.
-    pub async fn try_get(&self, res: &ResourceInfo, ns: &str, name: &str) -> Result<Option<(KeyValue, Value)>, ApiError> {
+    pub async fn try_get(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<(KeyValue, Value)>, ApiError> {
         match self.get_kv(res, ns, name).await {
             Ok(x) => Ok(Some(x)),
             Err(ApiError::NotFound(_)) => Ok(None),

@@ -62,7 +62,10 @@ pub fn validate_meta(res: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
     let name = meta::meta_str(obj, "name");
     let rule = names::rule_for(&res.group, &res.plural);
     if name.is_empty() {
-        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+        errs.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         for e in names::validate_name(rule, name, false) {
             errs.push(FieldError::invalid("metadata.name", name, e));

@@ -24,8 +24,16 @@ pub fn check_type_meta(res: &ResourceInfo, obj: &mut Value) -> Result<(), ApiErr
         )));
     }
     let want_av = res.api_version();
-    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let av = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if !av.is_empty() && av != want_av {
         return Err(ApiError::BadRequest(format!(
             "the API version in the data ({av}) does not match the expected API version ({want_av})"
@@ -63,7 +71,12 @@ fn check_namespace(res: &ResourceInfo, ns: &str, obj: &mut Value) -> Result<(), 
 fn qos_class(spec: &Value) -> &'static str {
     let mut any = false;
     let mut guaranteed = true;
-    for c in spec["containers"].as_array().into_iter().flatten().chain(spec["initContainers"].as_array().into_iter().flatten()) {
+    for c in spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(spec["initContainers"].as_array().into_iter().flatten())
+    {
         let req = &c["resources"]["requests"];
         let lim = &c["resources"]["limits"];
         for r in ["cpu", "memory"] {
@@ -108,7 +121,13 @@ impl Storage {
     }
 
     /// POST: creates an object.
-    pub async fn create(&self, res: &ResourceInfo, ns: &str, mut obj: Value, ctx: &WriteCtx) -> Result<Value, ApiError> {
+    pub async fn create(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        mut obj: Value,
+        ctx: &WriteCtx,
+    ) -> Result<Value, ApiError> {
         check_type_meta(res, &mut obj)?;
         check_namespace(res, ns, &mut obj)?;
         let ns = meta::meta_str(&obj, "namespace").to_string();
@@ -118,7 +137,12 @@ impl Storage {
             let m = meta::meta_mut(&mut obj);
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             m.insert("creationTimestamp".into(), json!(meta::time(ctx.now)));
-            for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
+            for f in [
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "resourceVersion",
+                "selfLink",
+            ] {
                 m.remove(f);
             }
             if res.has_generation || res.custom {
@@ -128,10 +152,17 @@ impl Storage {
             }
         }
         if !named && !generate.is_empty() {
-            for e in skiff_api::names::validate_name(skiff_api::names::rule_for(&res.group, &res.plural), &generate, true) {
+            let errs = skiff_api::names::validate_name(
+                skiff_api::names::rule_for(&res.group, &res.plural),
+                &generate,
+                true,
+            );
+            if !errs.is_empty() {
                 return Err(ApiError::Invalid(
                     target(res, ""),
-                    vec![FieldError::invalid("metadata.generateName", generate.as_str(), e)],
+                    errs.into_iter()
+                        .map(|e| FieldError::invalid("metadata.generateName", generate.as_str(), e))
+                        .collect(),
                 ));
             }
         }
@@ -143,7 +174,8 @@ impl Storage {
             let mut candidate = obj.clone();
             if !named && !generate.is_empty() {
                 let suffix = meta::name_suffix(&mut rand::rng());
-                meta::meta_mut(&mut candidate).insert("name".into(), json!(format!("{generate}{suffix}")));
+                meta::meta_mut(&mut candidate)
+                    .insert("name".into(), json!(format!("{generate}{suffix}")));
             }
             let name = meta::meta_str(&candidate, "name").to_string();
             self.prepare(res, Operation::Create, "", None, &mut candidate, ctx)?;
@@ -153,7 +185,11 @@ impl Storage {
                 return Ok(candidate);
             }
             let bytes = encode(res, &candidate)?;
-            match self.store.create(&keys::object(res, &ns, &name), bytes).await {
+            match self
+                .store
+                .create(&keys::object(res, &ns, &name), bytes)
+                .await
+            {
                 Ok(kv) => {
                     self.after_write(res, None, Some(&candidate)).await;
                     return decode(&kv);
@@ -222,7 +258,10 @@ impl Storage {
                     return Err(ApiError::stale(target(res, name)));
                 }
             }
-            match self.write_update(res, subresource, &kv, &old, body.clone(), ctx, "Update").await {
+            match self
+                .write_update(res, subresource, &kv, &old, body.clone(), ctx, "Update")
+                .await
+            {
                 Err(ApiError::Conflict(..)) if precondition.is_none() => continue,
                 other => return other.map(|v| (v, false)),
             }
@@ -256,7 +295,10 @@ impl Storage {
         carry_server_fields(res, subresource, old, &mut new);
         if meta::deleting(old) {
             let before = meta::finalizers(old);
-            if let Some(added) = meta::finalizers(&new).into_iter().find(|f| !before.contains(f)) {
+            if let Some(added) = meta::finalizers(&new)
+                .into_iter()
+                .find(|f| !before.contains(f))
+            {
                 return Err(ApiError::Invalid(
                     target(res, &name),
                     vec![FieldError::forbidden(
@@ -267,10 +309,20 @@ impl Storage {
             }
         }
         if (res.has_generation || res.custom) && meta::spec_of(old) != meta::spec_of(&new) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             meta::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
-        self.prepare(res, Operation::Update, subresource, Some(old), &mut new, ctx)?;
+        self.prepare(
+            res,
+            Operation::Update,
+            subresource,
+            Some(old),
+            &mut new,
+            ctx,
+        )?;
         if same_object(old, &new) {
             return Ok(old.clone());
         }
@@ -341,7 +393,15 @@ fn carry_server_fields(res: &ResourceInfo, subresource: &str, old: &Value, new: 
     }
     let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
     let m = meta::meta_mut(new);
-    for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "namespace",
+        "name",
+    ] {
         match old_meta.get(f) {
             Some(v) => {
                 m.insert(f.into(), v.clone());

@@ -38,9 +38,20 @@ impl Server {
     /// Starts (again) on the same data dir with extra flags.
     pub fn launch(&mut self, extra: &[&str]) {
         let _ = std::fs::remove_file(&self.kubeconfig);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["server", "--bind-address", "127.0.0.1", "--secure-port", "0", "--data-dir"])
+            .args([
+                "server",
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                "0",
+                "--data-dir",
+            ])
             .arg(self.dir.path())
             .args(extra)
             .env("SKIFF_WATCH_BOOKMARK_INTERVAL_MS", "500")
@@ -63,7 +74,11 @@ impl Server {
                     panic!("skiff server exited with {status}: {}", self.logs());
                 }
             }
-            assert!(Instant::now() < deadline, "server not ready in 30s: {}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "server not ready in 30s: {}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -76,7 +91,9 @@ impl Server {
     /// Stops the server with SIGTERM and waits for it; returns its exit status.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(s)) = child.try_wait() {
@@ -98,7 +115,12 @@ impl Server {
     /// A kubectl command ready to run (for stdin, env, background).
     pub fn kubectl_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(kubectl_bin());
-        c.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        // A discovery cache per server: ports are reused across tests.
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("kubectl-cache"))
+            .args(args);
         c
     }
 
@@ -139,7 +161,12 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn kubectl");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
         child.wait_with_output().expect("kubectl output")
     }
 
@@ -159,7 +186,9 @@ impl Server {
     /// A kube-rs client for this server.
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("config");
         kube::Client::try_from(cfg).expect("client")
     }
 
