@@ -5,7 +5,7 @@
 //! crate implements [`Harness`] and instantiates one `#[tokio::test]` per check with
 //! [`conformance_tests!`](crate::conformance_tests):
 //!
-//! ```ignore
+//! ```text
 //! skiff_store::conformance_tests!(MyHarness::new());
 //! ```
 //!
