@@ -121,9 +121,9 @@ fn table_meta(list_meta: &Value) -> Value {
 
 /// The whole `Table` for `objects`. `list_meta` supplies `resourceVersion`, `continue` and
 /// `remainingItemCount` (empty ones are left out).
-pub fn table(
+pub fn table<T: std::borrow::Borrow<Value>>(
     res: &ResourceInfo,
-    objects: &[Value],
+    objects: &[T],
     include_object: IncludeObject,
     list_meta: Value,
     additional_printer_columns: Option<&Value>,
@@ -137,6 +137,7 @@ pub fn table(
     let rows: Vec<Value> = objects
         .iter()
         .map(|obj| {
+            let obj: &Value = obj.borrow();
             let mut row = Map::new();
             row.insert(
                 "cells".into(),

@@ -126,7 +126,7 @@ pub fn render_object(cx: &Cx, obj: Value) -> Value {
 }
 
 /// Builds a Table for `objects`.
-pub fn table(cx: &Cx, objects: &[Value], list_meta: Value) -> Value {
+pub fn table<T: std::borrow::Borrow<Value>>(cx: &Cx, objects: &[T], list_meta: Value) -> Value {
     let include = match cx.query.str("includeObject") {
         "None" => skiff_printers::IncludeObject::None,
         "Object" => skiff_printers::IncludeObject::Object,

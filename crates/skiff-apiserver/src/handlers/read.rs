@@ -2,7 +2,7 @@
 
 use super::{partial, render_object, respond, table, Cx};
 use crate::negotiate::Output;
-use crate::rest::list::{list_object, ListOptions};
+use crate::rest::list::{list_json, list_object, ListOptions};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -45,7 +45,7 @@ pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
             t
         }
         Output::PartialMetadata(v) => {
-            let mut l = list_object(&cx.res, page);
+            let mut l = list_object(&cx.res, &page);
             let items: Vec<Value> = l["items"]
                 .as_array()
                 .into_iter()
@@ -57,7 +57,14 @@ pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
             l["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
             l
         }
-        _ => list_object(&cx.res, page),
+        Output::Json => {
+            return Ok(axum::response::Response::builder()
+                .status(StatusCode::OK)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(list_json(&cx.res, &page)))
+                .unwrap_or_default())
+        }
+        _ => list_object(&cx.res, &page),
     };
     Ok(respond(StatusCode::OK, &body, &cx.output, &[]))
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use skiff_api::selector::{field_values, supported_fields, FieldSelector, LabelSelector};
 use skiff_api::{ApiError, ResourceInfo};
 use skiff_store::ListRequest;
+use std::sync::Arc;
 
 /// Parsed list options.
 #[derive(Clone, Debug, Default)]
@@ -139,8 +140,8 @@ fn decode_continue(c: &str) -> Result<(i64, String), ApiError> {
 /// One page of a list.
 #[derive(Debug)]
 pub struct ListPage {
-    /// Matching objects.
-    pub items: Vec<Value>,
+    /// Matching objects (shared with the watch cache: not copied).
+    pub items: Vec<Arc<Value>>,
     /// The revision the page reflects.
     pub revision: i64,
     /// Token for the next page.
@@ -165,11 +166,7 @@ impl Storage {
                 .cache
                 .list(&prefix, min_rev, o.resource_version.is_empty())
                 .await?;
-            let items = objs
-                .iter()
-                .filter(|v| o.matches(res, v))
-                .map(|v| (**v).clone())
-                .collect();
+            let items = objs.iter().filter(|v| o.matches(res, v)).cloned().collect();
             return Ok(ListPage {
                 items,
                 revision: rev,
@@ -209,7 +206,7 @@ impl Storage {
             for kv in &page.kvs {
                 let v = decode(kv)?;
                 if o.matches(res, &v) {
-                    items.push(v);
+                    items.push(Arc::new(v));
                 }
                 after = Some(kv.key.clone());
             }
@@ -244,25 +241,55 @@ impl Storage {
             resource_version: String::new(),
             ..o.clone()
         };
-        Ok(self.list(res, ns, &all).await?.items)
+        Ok(self
+            .list(res, ns, &all)
+            .await?
+            .items
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+}
+
+impl ListPage {
+    /// The list's `metadata`.
+    pub fn list_meta(&self) -> Value {
+        let mut meta = json!({"resourceVersion": self.revision.to_string()});
+        if let Some(c) = &self.continue_token {
+            meta["continue"] = json!(c);
+        }
+        if let Some(r) = self.remaining {
+            meta["remainingItemCount"] = json!(r);
+        }
+        meta
     }
 }
 
 /// Wraps items into a `<Kind>List`.
-pub fn list_object(res: &ResourceInfo, page: ListPage) -> Value {
-    let mut meta = json!({"resourceVersion": page.revision.to_string()});
-    if let Some(c) = page.continue_token {
-        meta["continue"] = json!(c);
-    }
-    if let Some(r) = page.remaining {
-        meta["remainingItemCount"] = json!(r);
-    }
+pub fn list_object(res: &ResourceInfo, page: &ListPage) -> Value {
     json!({
         "kind": res.list_kind,
         "apiVersion": res.api_version(),
-        "metadata": meta,
-        "items": page.items,
+        "metadata": page.list_meta(),
+        "items": page.items.iter().map(|i| (**i).clone()).collect::<Vec<_>>(),
     })
+}
+
+/// The `<Kind>List` serialized as JSON straight from the shared items (no copies).
+pub fn list_json(res: &ResourceInfo, page: &ListPage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + page.items.len() * 512);
+    let head = json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": page.list_meta()});
+    let head = serde_json::to_vec(&head).unwrap_or_default();
+    out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut out, item.as_ref());
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use super::tables::{
 use crate::error::StoreError;
 use crate::types::Revision;
 
+/// Memory redb may use to cache pages of the store file.
+const PAGE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// A validated store file with its revision counters.
 pub(crate) struct Opened {
     pub(crate) db: Database,
@@ -92,6 +95,9 @@ pub(crate) fn open_store(path: &Path) -> Result<Opened, StoreError> {
     let opened = catch_unwind(AssertUnwindSafe(|| {
         let mut builder = Builder::new();
         builder.set_check_integrity_on_open(true);
+        // redb's default page cache is 1 GiB; the API server keeps its own watch cache, so a
+        // modest page cache is enough and keeps the process small.
+        builder.set_cache_size(PAGE_CACHE_BYTES);
         if existing {
             builder.open(path)
         } else {

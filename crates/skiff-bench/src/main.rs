@@ -1,0 +1,51 @@
+//! `skiff-bench`: starts a real `skiff server` in a temporary data dir and measures it from the
+//! outside with the kube crate, like any client would. Figures go to stdout and, with
+//! `--write FILE`, into the marked section of BENCHMARKS.md.
+
+mod apiserver;
+mod measure;
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Benchmarks a real `skiff server`.
+#[derive(Debug, Parser)]
+#[command(name = "skiff-bench")]
+pub struct Args {
+    /// The skiff binary to run (build it with `cargo build --release -p skiff`).
+    #[arg(long, default_value = "target/release/skiff")]
+    pub skiff: PathBuf,
+    /// Number of objects created and listed.
+    #[arg(long, default_value_t = 10_000)]
+    pub objects: usize,
+    /// Concurrent clients for the create phase.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Concurrent watchers for the watch-latency phase.
+    #[arg(long, default_value_t = 100)]
+    pub watchers: usize,
+    /// Replace the section between the `<!-- bench:apiserver -->` markers of this file.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    match apiserver::run(&args).await {
+        Ok(report) => {
+            println!("{report}");
+            if let Some(path) = &args.write {
+                if let Err(e) = measure::write_section(path, "apiserver", &report) {
+                    eprintln!("skiff-bench: cannot update {}: {e}", path.display());
+                    std::process::exit(1);
+                }
+                eprintln!("skiff-bench: wrote the figures to {}", path.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("skiff-bench: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

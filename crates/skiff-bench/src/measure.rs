@@ -1,0 +1,86 @@
+//! Measuring helpers: percentiles, RSS of a process, and writing a report into BENCHMARKS.md.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// The p-th percentile (0–100) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Median of unsorted durations.
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    percentile(&v, 50.0)
+}
+
+/// Resident set size of a process in MiB (from /proc).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Milliseconds with two decimals.
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Replaces the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in `path`.
+pub fn write_section(path: &Path, name: &str, body: &str) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let (open, close) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
+    let (Some(a), Some(b)) = (text.find(&open), text.find(&close)) else {
+        return Err(std::io::Error::other(format!(
+            "markers {open} … {close} not found"
+        )));
+    };
+    let new = format!("{}{open}\n{body}\n{}", &text[..a], &text[b..]);
+    std::fs::write(path, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_known_samples() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50.0), Duration::from_millis(51));
+        assert_eq!(percentile(&v, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&v, 0.0), Duration::from_millis(1));
+        assert_eq!(
+            median(vec![
+                Duration::from_millis(3),
+                Duration::from_millis(1),
+                Duration::from_millis(2)
+            ]),
+            Duration::from_millis(2)
+        );
+    }
+
+    #[test]
+    fn sections_are_replaced_between_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("B.md");
+        std::fs::write(&p, "head\n<!-- bench:x -->\nold\n<!-- /bench:x -->\ntail\n").unwrap();
+        write_section(&p, "x", "new").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "head\n<!-- bench:x -->\nnew\n<!-- /bench:x -->\ntail\n"
+        );
+        assert!(write_section(&p, "y", "z").is_err());
+    }
+}
