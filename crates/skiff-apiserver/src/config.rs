@@ -18,6 +18,8 @@ pub struct ServerConfig {
     pub service_cidr: String,
     /// Extra path to write the admin kubeconfig to.
     pub write_kubeconfig: Option<PathBuf>,
+    /// How often history older than one interval is compacted (zero: never).
+    pub compaction_interval: std::time::Duration,
 }
 
 impl ServerConfig {

@@ -8,6 +8,7 @@
 //! generation, finalizers, defaulting, validation) over a [`skiff_store::Store`].
 
 pub mod allocator;
+pub mod compactor;
 pub mod config;
 pub mod crd;
 pub mod discovery;

@@ -193,6 +193,12 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     }
 
     let (tx, rx) = watch::channel(false);
+    tokio::spawn(crate::compactor::run(
+        store.clone(),
+        storage.cache.clone(),
+        cfg.compaction_interval,
+        rx.clone(),
+    ));
     let accept_loop = tokio::spawn(accept_loop(
         listener,
         tokio_rustls::TlsAcceptor::from(tls),

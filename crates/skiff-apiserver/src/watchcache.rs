@@ -198,6 +198,18 @@ impl WatchCache {
         self.revision.send_replace(r);
     }
 
+    /// Drops replay history older than a store compaction at `revision`, so a watch from
+    /// before it gets 410 Expired like it would from the store.
+    pub fn compacted(&self, revision: i64) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        while st.window.front().is_some_and(|e| e.revision < revision) {
+            st.window.pop_front();
+        }
+        if st.window_start < revision - 1 {
+            st.window_start = revision - 1;
+        }
+    }
+
     /// The revision the cache reflects.
     pub fn revision(&self) -> i64 {
         *self.revision.borrow()

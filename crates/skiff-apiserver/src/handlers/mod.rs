@@ -108,8 +108,24 @@ pub fn error_response(e: &ApiError) -> Response {
     respond(status, &e.to_status(), &Output::Json, &[])
 }
 
+/// Custom resources are stored at the version they were written with; versions of a CRD
+/// convert with strategy `None`, which only sets `apiVersion` to the version asked for.
+pub fn to_version<T: std::borrow::Borrow<Value> + From<Value>>(res: &ResourceInfo, obj: T) -> T {
+    if !res.custom {
+        return obj;
+    }
+    let want = res.api_version();
+    if obj.borrow().get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
+        return obj;
+    }
+    let mut v = obj.borrow().clone();
+    v["apiVersion"] = Value::String(want);
+    T::from(v)
+}
+
 /// Renders one object in the negotiated format (Table, PartialObjectMetadata or itself).
 pub fn render_object(cx: &Cx, obj: Value) -> Value {
+    let obj = to_version(&cx.res, obj);
     match &cx.output {
         Output::Table(v) => {
             let mut t = table(

@@ -43,6 +43,7 @@ struct Renderer {
 
 impl Renderer {
     fn render(&self, obj: Value) -> Value {
+        let obj = super::to_version(&self.cx.res, obj);
         match &self.cx.output {
             Output::Table(v) => {
                 let rv = obj

@@ -72,7 +72,8 @@ impl ListOptions {
                 )))
             }
         }
-        if !rv_match.is_empty() && rv.is_empty() {
+        let initial_events_watch = q.flag("watch") && q.get("sendInitialEvents").is_some();
+        if !rv_match.is_empty() && rv.is_empty() && !initial_events_watch {
             return Err(ApiError::BadRequest(
                 "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
             ));

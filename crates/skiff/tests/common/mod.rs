@@ -24,6 +24,11 @@ pub fn kubectl_bin() -> String {
 impl Server {
     /// Starts a server in a fresh data dir.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server in a fresh data dir with extra flags.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             child: None,
@@ -31,7 +36,7 @@ impl Server {
             log: dir.path().join("server.log"),
             dir,
         };
-        s.launch(&[]);
+        s.launch(extra);
         s
     }
 
