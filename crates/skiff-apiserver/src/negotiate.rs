@@ -105,6 +105,8 @@ pub enum BodyType {
     StrategicMergePatch,
     /// `application/apply-patch+yaml` (server-side apply)
     ApplyPatch,
+    /// `application/vnd.kubernetes.protobuf` (what typed Go clients such as kubectl's send)
+    Protobuf,
 }
 
 /// Classifies a Content-Type header.
@@ -123,6 +125,7 @@ pub fn body_type(content_type: Option<&str>) -> Result<BodyType, ApiError> {
         "application/merge-patch+json" => BodyType::MergePatch,
         "application/strategic-merge-patch+json" => BodyType::StrategicMergePatch,
         "application/apply-patch+yaml" | "application/apply-patch+json" => BodyType::ApplyPatch,
+        skiff_protobuf::CONTENT_TYPE => BodyType::Protobuf,
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other:?})"
@@ -138,6 +141,31 @@ pub struct Decoded {
     pub value: Value,
     /// Paths of duplicated fields.
     pub duplicates: Vec<String>,
+}
+
+/// Decodes a request body of any object media type: JSON, YAML or Kubernetes protobuf.
+pub fn decode_as(bytes: &[u8], ty: BodyType) -> Result<Decoded, ApiError> {
+    match ty {
+        BodyType::Protobuf => skiff_protobuf::decode(bytes)
+            .map(|value| Decoded {
+                value,
+                duplicates: Vec::new(),
+            })
+            .map_err(|e| {
+                ApiError::BadRequest(format!("error decoding the protobuf request body: {e}"))
+            }),
+        BodyType::Yaml | BodyType::ApplyPatch => decode(bytes, true),
+        _ => decode(bytes, false),
+    }
+}
+
+/// The body type of a request's Content-Type header.
+pub fn request_body_type(headers: &http::HeaderMap) -> Result<BodyType, ApiError> {
+    body_type(
+        headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// Decodes a JSON or YAML body. YAML must hold one document.

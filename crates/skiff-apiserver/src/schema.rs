@@ -27,11 +27,35 @@ fn model_by_name(name: &str) -> Result<(&'static Schema, TypeRef), ApiError> {
     Schema::for_builtin(name).ok_or_else(|| ApiError::Internal(format!("no schema for {name}")))
 }
 
-fn diff_unknown(input: &Value, normalized: &Value, path: &str, out: &mut Vec<String>) {
-    match (input, normalized) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in a {
-                if v.is_null() {
+/// Fields of `obj` that its kind does not declare (`spec.foo`, `spec.containers[0].bar`).
+pub fn unknown_fields(res: &ResourceInfo, obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if !obj.is_object() {
+        return out;
+    }
+    if res.custom {
+        if let Some(schema) = &res.custom_schema {
+            let mut copy = obj.clone();
+            out = skiff_crd::prune(schema, &mut copy);
+        }
+    } else if let Some((s, t)) = Schema::for_builtin(&res.definition) {
+        walk_unknown(s, t, obj, "", &mut out);
+    }
+    out
+}
+
+/// Walks `v` along the type model, collecting fields the type does not declare. Values of the
+/// wrong type are left to the typed decoder, which reports them as errors.
+fn walk_unknown(schema: &Schema, t: TypeRef, v: &Value, path: &str, out: &mut Vec<String>) {
+    match (schema.shape(t), v) {
+        (
+            skiff_patch::Shape::Object {
+                fields, additional, ..
+            },
+            Value::Object(m),
+        ) => {
+            for (k, child) in m {
+                if child.is_null() {
                     continue;
                 }
                 let p = if path.is_empty() {
@@ -39,38 +63,19 @@ fn diff_unknown(input: &Value, normalized: &Value, path: &str, out: &mut Vec<Str
                 } else {
                     format!("{path}.{k}")
                 };
-                match b.get(k) {
-                    Some(bv) => diff_unknown(v, bv, &p, out),
+                match fields.get(k).copied().or(*additional) {
+                    Some(ft) => walk_unknown(schema, ft, child, &p, out),
                     None => out.push(p),
                 }
             }
         }
-        (Value::Array(a), Value::Array(b)) => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff_unknown(x, y, &format!("{path}[{i}]"), out);
+        (skiff_patch::Shape::List(l), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_unknown(schema, l.items, item, &format!("{path}[{i}]"), out);
             }
         }
         _ => {}
     }
-}
-
-/// Fields of `obj` that its kind does not declare (`spec.foo`, `spec.containers[0].bar`).
-pub fn unknown_fields(res: &ResourceInfo, obj: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    if !obj.is_object() {
-        return out;
-    }
-    let mut typed = obj.clone();
-    typed["apiVersion"] = json!(res.api_version());
-    typed["kind"] = json!(res.kind);
-    if let Some(normalize) = res.normalize {
-        if let Ok(n) = normalize(&typed) {
-            diff_unknown(&typed, &n, "", &mut out);
-        }
-    } else if let Some(schema) = &res.custom_schema {
-        out = skiff_crd::prune(schema, &mut typed);
-    }
-    out
 }
 
 /// Records a non-apply write by `manager` in `new`'s managedFields (`old` is None on create).
@@ -252,7 +257,7 @@ pub async fn patch(
                 crate::rest::write::check_type_meta(res, &mut applied)?;
                 server_side_apply(res, &name, Some(&old), &applied, force, ctx, &sub)?
             }
-            BodyType::Json | BodyType::Yaml => {
+            BodyType::Json | BodyType::Yaml | BodyType::Protobuf => {
                 return Err(ApiError::UnsupportedMediaType("not a patch".into()))
             }
         };

@@ -32,7 +32,9 @@ pub enum DecodeError {
     #[error("the protobuf envelope names no kind (typeMeta.kind is empty)")]
     MissingKind,
     /// No message is known for the envelope's apiVersion and kind.
-    #[error("no protobuf schema for apiVersion {api_version:?}, kind {kind:?}: send it as JSON instead")]
+    #[error(
+        "no protobuf schema for apiVersion {api_version:?}, kind {kind:?}: send it as JSON instead"
+    )]
     UnknownKind {
         /// The envelope's apiVersion.
         api_version: String,

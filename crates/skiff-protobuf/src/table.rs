@@ -142,10 +142,18 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_consistent() {
-        assert!(MESSAGES.windows(2).all(|w| w[0].definition < w[1].definition));
-        assert!(KINDS.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
+        assert!(MESSAGES
+            .windows(2)
+            .all(|w| w[0].definition < w[1].definition));
+        assert!(KINDS
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
         for m in MESSAGES {
-            assert!(m.fields.windows(2).all(|w| w[0].tag < w[1].tag), "{}", m.proto);
+            assert!(
+                m.fields.windows(2).all(|w| w[0].tag < w[1].tag),
+                "{}",
+                m.proto
+            );
             for f in m.fields {
                 assert!(f.tag > 0, "{}", m.proto);
                 if let Kind::M(i) = f.kind {
@@ -162,11 +170,20 @@ mod tests {
     fn looks_up_kinds_and_definitions() {
         let cm = by_kind("v1", "ConfigMap").unwrap();
         assert_eq!(cm.definition, "io.k8s.api.core.v1.ConfigMap");
-        assert_eq!(by_kind("apps/v1", "Deployment").unwrap().proto, "k8s.io.api.apps.v1.Deployment");
-        assert_eq!(by_kind("v1", "ConfigMapList").unwrap().proto, "k8s.io.api.core.v1.ConfigMapList");
+        assert_eq!(
+            by_kind("apps/v1", "Deployment").unwrap().proto,
+            "k8s.io.api.apps.v1.Deployment"
+        );
+        assert_eq!(
+            by_kind("v1", "ConfigMapList").unwrap().proto,
+            "k8s.io.api.core.v1.ConfigMapList"
+        );
         for v in ["v1", "meta.k8s.io/v1", "apps/v1", "policy/v1"] {
             let d = by_kind(v, "DeleteOptions").unwrap();
-            assert_eq!(d.definition, "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions");
+            assert_eq!(
+                d.definition,
+                "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
+            );
         }
         let crd = by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition").unwrap();
         assert_eq!(
@@ -204,7 +221,10 @@ mod tests {
             ("scheduling.k8s.io/v1", "PriorityClass"),
             ("node.k8s.io/v1", "RuntimeClass"),
             ("certificates.k8s.io/v1", "CertificateSigningRequest"),
-            ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+            (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+            ),
             ("authentication.k8s.io/v1", "TokenRequest"),
             ("authentication.k8s.io/v1", "TokenReview"),
             ("authentication.k8s.io/v1", "SelfSubjectReview"),

@@ -95,8 +95,14 @@ impl<'a> Reader<'a> {
         let key = self.varint()?;
         let wire_type = (key & 7) as u8;
         let number = key >> 3;
-        let bad = WireError::Key { field: number, wire_type };
-        let tag = u32::try_from(number).ok().filter(|&n| n > 0 && n < (1 << 29)).ok_or(bad)?;
+        let bad = WireError::Key {
+            field: number,
+            wire_type,
+        };
+        let tag = u32::try_from(number)
+            .ok()
+            .filter(|&n| n > 0 && n < (1 << 29))
+            .ok_or(bad)?;
         let value = match wire_type {
             VARINT => Value::Varint(self.varint()?),
             I64 => Value::Fixed64(u64::from_le_bytes(self.fixed::<8>()?)),
@@ -108,6 +114,11 @@ impl<'a> Reader<'a> {
             _ => return Err(bad),
         };
         Ok(Some((tag, value)))
+    }
+
+    /// Reads 8 little-endian bytes.
+    pub(crate) fn fixed64(&mut self) -> Result<u64, WireError> {
+        Ok(u64::from_le_bytes(self.fixed::<8>()?))
     }
 
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
@@ -165,7 +176,16 @@ mod tests {
 
     #[test]
     fn varints_round_trip() {
-        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX, (-1i64) as u64] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            u64::MAX,
+            (-1i64) as u64,
+        ] {
             let mut w = Writer::default();
             w.varint(v);
             assert_eq!(Reader::new(&w.buf).varint(), Ok(v));
@@ -185,8 +205,17 @@ mod tests {
         assert_eq!(r.field(), Ok(Some((2, Value::Len(b"hi")))));
         assert_eq!(r.field(), Ok(Some((3, Value::Fixed64(1.5f64.to_bits())))));
         assert_eq!(r.field(), Ok(None));
-        assert!(matches!(Reader::new(&[0x00]).field(), Err(WireError::Key { field: 0, .. })));
-        assert!(matches!(Reader::new(&[0x0b]).field(), Err(WireError::Key { wire_type: 3, .. })));
-        assert_eq!(Reader::new(&[0x12, 0x05, b'a']).field(), Err(WireError::Truncated));
+        assert!(matches!(
+            Reader::new(&[0x00]).field(),
+            Err(WireError::Key { field: 0, .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[0x0b]).field(),
+            Err(WireError::Key { wire_type: 3, .. })
+        ));
+        assert_eq!(
+            Reader::new(&[0x12, 0x05, b'a']).field(),
+            Err(WireError::Truncated)
+        );
     }
 }

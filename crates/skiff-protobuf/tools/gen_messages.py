@@ -9,14 +9,19 @@ Sources (all read from disk, nothing is fetched):
   * k8s-openapi 0.29.0 (feature v1_33): each type's OpenAPI definition name (`schema_name`),
     its JSON field names (the Deserialize impl's `"jsonName" => Field::Key_rust_name`) and the
     `Resource` / `ListableResource` impls (apiVersion, kind, list kind);
-  * tools/go_fields.tsv (from tools/extract_go_fields.py, read out of kubectl 1.32): per Go
-    struct field its JSON name, `omitempty` and whether it is a pointer. That decides which
-    zero values Kubernetes' JSON omits although gogo protobuf always writes them.
+  * tools/go_fields.tsv (tools/extract_go_fields.py, read out of the Go binaries of kubectl 1.33
+    and 1.32 and helm 4.1): per Go struct field its JSON name, `omitempty` and whether it is a
+    pointer. That decides which zero values Kubernetes' JSON omits although gogo protobuf always
+    writes them (kubectl sends `uid: ""`, `generation: 0`, ...), and gives the JSON name of
+    fields whose proto name differs (`uID`) or that Go inlines (`json:",inline"`, which the table
+    marks with an empty JSON name).
 
 Matching: a prost message is the OpenAPI definition (or Go struct) of the same package whose
-name, in heck's UpperCamelCase, is the prost struct name (prost renames JSONSchemaProps to
-JsonSchemaProps). A prost field is the JSON field whose name, in heck's snake_case, is the prost
-field name. Every JSON field of every definition must find its prost field and every Go JSON
+name equals the prost struct name once case and underscores are dropped (prost renames
+JSONSchemaProps to JsonSchemaProps). A prost field is the JSON field whose name, in heck's
+snake_case, is the prost field name, or failing that equals it without case and underscores
+(k8s-pb's `cluster_ips` for clusterIPs); where kubectl's Go struct is known its protobuf tag
+numbers give the JSON name directly and the two must agree. Every JSON field of every definition must find its prost field and every Go JSON
 name must agree with k8s-openapi's, or the generator fails. Prost fields that neither
 k8s-openapi 1.33 nor kubectl 1.32 know (k8s-pb follows a newer Kubernetes) are left out and
 listed at the end of the output; so are messages no included message refers to and no source
@@ -73,8 +78,10 @@ def snake(s):
     return "_".join(w.lower() for w in heck_words(s))
 
 
-def upper_camel(s):
-    return "".join(w[:1].upper() + w[1:].lower() for w in heck_words(s))
+def norm(s):
+    """Case and underscores dropped: how names are compared when heck's split and prost's differ
+    (k8s-pb has `cluster_ips` for clusterIPs and `CSIPersistentVolumeSource` unconverted)."""
+    return re.sub(r"[^a-z0-9]", "", s.lower())
 
 
 # ---------------------------------------------------------------- k8s-pb
@@ -253,7 +260,7 @@ def sibling_go(go, go_by_pkg, gopkg, msg):
     for pkg in sorted(go_by_pkg):
         if pkg.rpartition("/")[0] != group or pkg == gopkg:
             continue
-        struct = go_by_pkg[pkg].get(upper_camel(msg["rust"]))
+        struct = go_by_pkg[pkg].get(norm(msg["rust"]))
         fields = go.get((pkg, struct)) if struct else None
         if fields and set(fields) == tags:
             return fields
@@ -265,10 +272,10 @@ def build(pb, defs, go):
     defs_by_prefix = {}
     for d in defs:
         prefix, _, short = d.rpartition(".")
-        defs_by_prefix.setdefault(prefix, {})[upper_camel(short)] = short
+        defs_by_prefix.setdefault(prefix, {})[norm(short)] = short
     go_by_pkg = {}
     for (pkg, struct) in go:
-        go_by_pkg.setdefault(pkg, {})[upper_camel(struct)] = struct
+        go_by_pkg.setdefault(pkg, {})[norm(struct)] = struct
     named = {}
     for key, msg in pb.items():
         module = msg["module"]
@@ -276,8 +283,8 @@ def build(pb, defs, go):
             continue
         prefix = definition_prefix(module)
         gopkg = go_package(module)
-        short = defs_by_prefix.get(prefix, {}).get(upper_camel(msg["rust"]))
-        gostruct = go_by_pkg.get(gopkg, {}).get(upper_camel(msg["rust"]))
+        short = defs_by_prefix.get(prefix, {}).get(norm(msg["rust"]))
+        gostruct = go_by_pkg.get(gopkg, {}).get(norm(msg["rust"]))
         name = short or gostruct or SPECIAL_NAMES.get(msg["rust"]) or msg["rust"]
         proto = f"{proto_package(module)}.{name}"
         go_fields = go.get((gopkg, gostruct)) if gostruct else None
@@ -298,12 +305,16 @@ def build(pb, defs, go):
             unmapped[key] = "no OpenAPI definition or Go struct"
             continue
         by_rust = {f["rust"]: f for f in msg["fields"]}
+        by_norm = {norm(f["rust"]): f for f in msg["fields"]}
+        if len(by_norm) != len(by_rust):
+            sys.exit(f"{msg['proto']}: prost field names collide once underscores are dropped")
         go_json = {t: g["json"] for t, g in (msg["go"] or {}).items()}
         json_of = {}
         for j in (msg["openapi"] or {}).get("json", []):
             rust = snake(j)
-            if rust in by_rust:
-                tag = by_rust[rust]["tag"]
+            f = by_rust.get(rust) or by_norm.get(norm(j))
+            if f is not None:
+                tag = f["tag"]
                 if tag in go_json and go_json[tag] != j:
                     sys.exit(f"{msg['definition']}.{j}: Go calls tag {tag} {go_json[tag]!r}")
                 json_of[tag] = j
@@ -361,7 +372,8 @@ def emit(kept, defs, skipped_fields, unmapped, named_pb):
     out = [
         "//! The Kubernetes protobuf message table, generated by `tools/gen_messages.py` from k8s-pb",
         "//! 0.9.0 (wire layout), k8s-openapi 0.29.0 / v1_33 (JSON names, kinds) and",
-        "//! `tools/go_fields.tsv` (Go `omitempty`, from kubectl 1.32). Do not edit by hand: rerun",
+        "//! `tools/go_fields.tsv` (Go `omitempty` and inlining, from kubectl and helm binaries).",
+        "//! Do not edit by hand: rerun",
         "//! `python3 tools/gen_messages.py > src/messages.rs` from the crate directory.",
         "",
         "use crate::table::{Field, Kind::*, Label::*, Message, Special};",

@@ -167,17 +167,18 @@ pub fn partial(obj: &Value, version: &str) -> Value {
     })
 }
 
-/// Decodes the request body (JSON or YAML) with field validation per `fieldValidation`.
-/// Returns the object and the warnings to send.
-pub fn decode_body(cx: &Cx, allow_yaml_patch: bool) -> Result<(Value, Vec<String>), ApiError> {
-    let ty = crate::negotiate::body_type(
-        cx.headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    )?;
-    let yaml = matches!(ty, crate::negotiate::BodyType::Yaml)
-        || (allow_yaml_patch && ty == crate::negotiate::BodyType::ApplyPatch);
-    let decoded = crate::negotiate::decode(&cx.body, yaml)?;
+/// Decodes an object request body (JSON, YAML or protobuf) with field validation per
+/// `fieldValidation`. Returns the object and the warnings to send.
+pub fn decode_body(cx: &Cx) -> Result<(Value, Vec<String>), ApiError> {
+    use crate::negotiate::BodyType;
+    let ty = crate::negotiate::request_body_type(&cx.headers)?;
+    if !matches!(ty, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got a {ty:?} body)"
+        )));
+    }
+    let decoded = crate::negotiate::decode_as(&cx.body, ty)?;
+
     let mut problems: Vec<String> = decoded
         .duplicates
         .iter()

@@ -112,7 +112,10 @@ pub async fn scale(cx: &Cx) -> Result<Response, ApiError> {
         let current = scale_of(cx, &parent);
         let wanted = match cx.info.verb.as_str() {
             "get" => return Ok(respond(StatusCode::OK, &current, &cx.output, &[])),
-            "update" => crate::negotiate::decode(&cx.body, false)?.value,
+            "update" => {
+                let ty = crate::negotiate::request_body_type(&cx.headers)?;
+                crate::negotiate::decode_as(&cx.body, ty)?.value
+            }
             "patch" => {
                 let ty = crate::negotiate::body_type(
                     cx.headers
@@ -172,7 +175,9 @@ pub async fn scale(cx: &Cx) -> Result<Response, ApiError> {
 /// POST `pods/{name}/binding`: assigns a pod to a node, like upstream's BindingREST.
 pub async fn binding(cx: &Cx) -> Result<Response, ApiError> {
     let st = &cx.state.storage;
-    let body = crate::negotiate::decode(&cx.body, false)?.value;
+    let ty = crate::negotiate::request_body_type(&cx.headers)?;
+    let body = crate::negotiate::decode_as(&cx.body, ty)?.value;
+
     let node = body
         .pointer("/target/name")
         .and_then(Value::as_str)

@@ -12,7 +12,7 @@ use skiff_api::ApiError;
 
 /// POST: create.
 pub async fn create(cx: &Cx) -> Result<Response, ApiError> {
-    let (mut obj, warnings) = decode_body(cx, false)?;
+    let (mut obj, warnings) = decode_body(cx)?;
     if !cx.info.name.is_empty() {
         return Err(ApiError::MethodNotAllowed);
     }
@@ -35,7 +35,7 @@ pub async fn create(cx: &Cx) -> Result<Response, ApiError> {
 
 /// PUT: update (main resource, status or finalize).
 pub async fn update(cx: &Cx) -> Result<Response, ApiError> {
-    let (obj, warnings) = decode_body(cx, false)?;
+    let (obj, warnings) = decode_body(cx)?;
     let ctx = cx.write_ctx(None)?;
     let (stored, created) = cx
         .state
@@ -69,7 +69,7 @@ pub async fn patch(cx: &Cx) -> Result<Response, ApiError> {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     )?;
-    if matches!(ty, BodyType::Json | BodyType::Yaml) {
+    if matches!(ty, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
         return Err(ApiError::UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json".into(),
         ));
@@ -102,13 +102,34 @@ fn delete_body(cx: &Cx) -> Result<Value, ApiError> {
     if cx.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    Ok(crate::negotiate::decode(&cx.body, false)?.value)
+    let ty = crate::negotiate::request_body_type(&cx.headers)?;
+    Ok(crate::negotiate::decode_as(&cx.body, ty)?.value)
+}
+
+/// The write context of a delete: `dryRun` may come in the DeleteOptions body too.
+fn delete_ctx(cx: &Cx, body: &Value) -> Result<crate::rest::WriteCtx, ApiError> {
+    let mut ctx = cx.write_ctx(None)?;
+    if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
+        for v in d {
+            match v.as_str() {
+                Some("All") => ctx.dry_run = true,
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "dryRun: Unsupported value: {:?}: supported values: \"All\"",
+                        other.unwrap_or_default()
+                    )))
+                }
+            }
+        }
+    }
+    Ok(ctx)
 }
 
 /// DELETE one object.
 pub async fn delete(cx: &Cx) -> Result<Response, ApiError> {
-    let opts = DeleteOptions::parse(&delete_body(cx)?, &cx.query)?;
-    let ctx = cx.write_ctx(None)?;
+    let body = delete_body(cx)?;
+    let opts = DeleteOptions::parse(&body, &cx.query)?;
+    let ctx = delete_ctx(cx, &body)?;
     let out = cx
         .state
         .storage
@@ -139,9 +160,10 @@ pub async fn delete(cx: &Cx) -> Result<Response, ApiError> {
 
 /// DELETE a collection.
 pub async fn delete_collection(cx: &Cx) -> Result<Response, ApiError> {
-    let opts = DeleteOptions::parse(&delete_body(cx)?, &cx.query)?;
+    let body = delete_body(cx)?;
+    let opts = DeleteOptions::parse(&body, &cx.query)?;
     let list = ListOptions::parse(&cx.res, &cx.query)?;
-    let ctx = cx.write_ctx(None)?;
+    let ctx = delete_ctx(cx, &body)?;
     let items = cx
         .state
         .storage

@@ -130,9 +130,9 @@ impl Storage {
                 if ctx.dry_run {
                     return Ok(Deleted::Pending(marked));
                 }
-                let bytes = super::encode(res, &marked)?;
+                let bytes = super::encode(res, &mut marked)?;
                 match self.store.update(&kv.key, bytes, kv.mod_revision).await {
-                    Ok(kv2) => return Ok(Deleted::Pending(super::decode(&kv2)?)),
+                    Ok(kv2) => return Ok(Deleted::Pending(super::stored(marked, &kv2))),
                     Err(skiff_store::StoreError::Conflict { .. }) => continue,
                     Err(e) => return Err(store_error(res, name, e)),
                 }

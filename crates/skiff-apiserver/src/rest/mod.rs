@@ -96,10 +96,9 @@ pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
 }
 
 /// Encodes an object for the store (without `resourceVersion`, which the store owns).
-pub fn encode(res: &ResourceInfo, obj: &Value) -> Result<Bytes, ApiError> {
-    let mut o = obj.clone();
-    meta::meta_mut(&mut o).remove("resourceVersion");
-    let bytes = serde_json::to_vec(&o).map_err(|e| ApiError::Internal(e.to_string()))?;
+pub fn encode(res: &ResourceInfo, obj: &mut Value) -> Result<Bytes, ApiError> {
+    meta::meta_mut(obj).remove("resourceVersion");
+    let bytes = serde_json::to_vec(obj).map_err(|e| ApiError::Internal(e.to_string()))?;
     if bytes.len() > MAX_OBJECT_BYTES {
         return Err(ApiError::TooLarge(format!(
             "limit is {MAX_OBJECT_BYTES} bytes for a stored {} object",
@@ -107,6 +106,15 @@ pub fn encode(res: &ResourceInfo, obj: &Value) -> Result<Bytes, ApiError> {
         )));
     }
     Ok(Bytes::from(bytes))
+}
+
+/// The object as stored at `kv`: `obj` with the key's mod revision as its resourceVersion.
+pub fn stored(mut obj: Value, kv: &KeyValue) -> Value {
+    meta::meta_mut(&mut obj).insert(
+        "resourceVersion".into(),
+        Value::String(kv.mod_revision.to_string()),
+    );
+    obj
 }
 
 impl Storage {

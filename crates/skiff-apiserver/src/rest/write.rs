@@ -1,6 +1,6 @@
 //! Create and update (PUT, PATCH, status and scale) with optimistic concurrency.
 
-use super::{decode, encode, keys, meta, store_error, target, Storage, WriteCtx};
+use super::{encode, keys, meta, store_error, target, Storage, WriteCtx};
 use crate::pipeline::Operation;
 use serde_json::{json, Value};
 use skiff_api::{ApiError, FieldError, ResourceInfo};
@@ -184,7 +184,7 @@ impl Storage {
             if ctx.dry_run {
                 return Ok(candidate);
             }
-            let bytes = encode(res, &candidate)?;
+            let bytes = encode(res, &mut candidate)?;
             match self
                 .store
                 .create(&keys::object(res, &ns, &name), bytes)
@@ -192,7 +192,7 @@ impl Storage {
             {
                 Ok(kv) => {
                     self.after_write(res, None, Some(&candidate)).await;
-                    return decode(&kv);
+                    return Ok(super::stored(candidate, &kv));
                 }
                 Err(StoreError::AlreadyExists { .. }) if !named && attempt < 8 => {
                     self.release(res, &candidate).await;
@@ -341,12 +341,13 @@ impl Storage {
                 Err(e) => Err(store_error(res, &name, e)),
             };
         }
-        let bytes = encode(res, &new)?;
+        let bytes = encode(res, &mut new)?;
         match self.store.update(&key, bytes, kv.mod_revision).await {
             Ok(kv) => {
                 self.after_write(res, Some(old), Some(&new)).await;
-                decode(&kv)
+                Ok(super::stored(new, &kv))
             }
+
             Err(e) => Err(store_error(res, &name, e)),
         }
     }
