@@ -38,11 +38,8 @@ where
     let plural = T::URL_PATH_SEGMENT.to_string();
     let group = T::GROUP.to_string();
     ResourceInfo {
-        storage_resource: if group.is_empty() {
-            plural.clone()
-        } else {
-            format!("{group}/{plural}")
-        },
+        storage_resource: storage_segment(&group, &plural).to_string(),
+        storage_version: storage_version(&group, T::VERSION),
         group,
         version: T::VERSION.to_string(),
         kind: T::KIND.to_string(),
@@ -87,6 +84,32 @@ impl ScopeOf for k8s_openapi::ClusterResourceScope {
 }
 impl ScopeOf for k8s_openapi::SubResourceScope {
     const SCOPE: Scope = Scope::Namespaced;
+}
+
+/// kube-apiserver's etcd key segment of a built-in resource.
+fn storage_segment<'a>(group: &str, plural: &'a str) -> &'a str {
+    match (group, plural) {
+        ("", "services") => "services/specs",
+        ("", "endpoints") => "services/endpoints",
+        ("", "nodes") => "minions",
+        ("", "replicationcontrollers") => "controllers",
+        ("networking.k8s.io", "ingresses") => "ingress",
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            "apiextensions.k8s.io/customresourcedefinitions"
+        }
+        _ => plural,
+    }
+}
+
+/// The apiVersion a built-in resource is stored in (upstream's storage versions where two
+/// group/versions share objects).
+fn storage_version(group: &str, version: &str) -> String {
+    match group {
+        "events.k8s.io" => "v1".into(),
+        "autoscaling" => "autoscaling/v2".into(),
+        "" => version.into(),
+        g => format!("{g}/{version}"),
+    }
 }
 
 const ALL: &[&str] = &["all"];

@@ -285,6 +285,22 @@ pub fn apply(group: &str, kind: &str, object: &mut Value) {
             template_spec(spec);
         }
         ("batch", "Job") => job_spec(spec),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            default(spec, "minReplicas", json!(1));
+            let v2 = o.get("apiVersion").and_then(Value::as_str) == Some("autoscaling/v2");
+            if let (true, Some(spec)) = (v2, child(o, "spec")) {
+                if spec
+                    .get("metrics")
+                    .and_then(Value::as_array)
+                    .is_none_or(|m| m.is_empty())
+                {
+                    spec.insert(
+                        "metrics".into(),
+                        json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
+                    );
+                }
+            }
+        }
         ("batch", "CronJob") => {
             default(spec, "concurrencyPolicy", json!("Allow"));
             default(spec, "suspend", json!(false));

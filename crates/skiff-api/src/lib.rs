@@ -10,6 +10,7 @@
 //! - [`validation`]: required fields of the core kinds.
 
 pub mod builtin;
+pub mod conversion;
 pub mod defaults;
 pub mod error;
 pub mod names;

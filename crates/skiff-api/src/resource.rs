@@ -63,8 +63,12 @@ pub struct ResourceInfo {
     /// OpenAPI definition name of the kind (`io.k8s.api.apps.v1.Deployment`); for custom
     /// resources `<group>.<version>.<kind>` reversed as upstream does.
     pub definition: String,
-    /// The group/resource that owns the storage. Versions of one group/resource share it.
+    /// The storage key segment (`deployments`, `services/specs`, `<group>/<plural>` for custom
+    /// resources), as kube-apiserver lays out etcd. Resources that share it share their objects.
     pub storage_resource: String,
+    /// The apiVersion objects are stored in (`v1` for `events.k8s.io/v1` Events, whose storage
+    /// is core Events'); reads and writes convert with [`crate::conversion::convert`].
+    pub storage_version: String,
     /// True for custom resources defined by a CRD.
     pub custom: bool,
     /// Whether the kind has a spec whose changes bump `metadata.generation`.

@@ -102,6 +102,14 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
     } else {
         Scope::Namespaced
     };
+    let storage_version = spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["storage"] == true)
+        .and_then(|v| v["name"].as_str())
+        .unwrap_or("v1")
+        .to_string();
     spec["versions"]
         .as_array()
         .into_iter()
@@ -112,6 +120,7 @@ pub fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
             let sub = &v["subresources"];
             ResourceInfo {
                 storage_resource: format!("{group}/{plural}"),
+                storage_version: format!("{group}/{storage_version}"),
                 group: group.clone(),
                 version: version.clone(),
                 kind: kind.clone(),

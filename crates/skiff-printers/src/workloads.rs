@@ -405,12 +405,14 @@ fn hpa_metrics(specs: &[Value], statuses: &[Value]) -> String {
                 } else {
                     "containerResource"
                 };
+                // Since Kubernetes 1.30 the resource name leads: `cpu: 12%/80%`.
+                let name = s(spec, &format!("/{field}/name"));
                 let target = spec.pointer(&format!("/{field}/target"));
                 if let Some(avg) = q(target.and_then(|t| t.get("averageValue"))) {
                     let cur = source(field).map_or_else(unknown, |s| {
                         q(s.pointer("/current/averageValue")).unwrap_or_else(unknown)
                     });
-                    format!("{cur}/{avg}")
+                    format!("{name}: {cur}/{avg}")
                 } else {
                     let cur = source(field)
                         .and_then(|s| opt_i(s, "/current/averageUtilization"))
@@ -418,7 +420,7 @@ fn hpa_metrics(specs: &[Value], statuses: &[Value]) -> String {
                     let tgt = target
                         .and_then(|t| opt_i(t, "/averageUtilization"))
                         .map_or_else(|| "<auto>".to_string(), |u| format!("{u}%"));
-                    format!("{cur}/{tgt}")
+                    format!("{name}: {cur}/{tgt}")
                 }
             }
             _ => "<unknown type>".into(),

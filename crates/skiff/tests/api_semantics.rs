@@ -364,3 +364,67 @@ spec:
     };
     assert!(stderr.contains('w'), "{stderr}");
 }
+
+#[test]
+fn events_are_shared_between_core_and_events_k8s_io() {
+    let s = Server::start();
+    let ev = "apiVersion: v1\nkind: Event\nmetadata:\n  name: e1\ninvolvedObject:\n  kind: Pod\n  name: p\n  namespace: default\nreason: Started\nmessage: started the container\ntype: Normal\nsource:\n  component: kubelet\n";
+    s.apply_ok(&["create", "-f", "-"], ev);
+    let new = json(&s.ok(&[
+        "get",
+        "--raw",
+        "/apis/events.k8s.io/v1/namespaces/default/events/e1",
+    ]));
+    assert_eq!(new["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(new["note"], "started the container");
+    assert_eq!(new["regarding"]["name"], "p");
+    let ev2 = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: e2\neventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: example.com/ctl\nreportingInstance: ctl-1\naction: Reconcile\nregarding:\n  kind: Pod\n  name: p\n  namespace: default\nreason: Synced\nnote: synced it\ntype: Normal\n";
+    s.apply_ok(&["create", "-f", "-"], ev2);
+    let core = json(&s.ok(&[
+        "get",
+        "events",
+        "-o",
+        "json",
+        "--field-selector",
+        "involvedObject.name=p",
+    ]));
+    let messages: Vec<&str> = core["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, vec!["started the container", "synced it"]);
+}
+
+#[test]
+fn horizontal_pod_autoscalers_convert_between_v1_and_v2() {
+    let s = Server::start();
+    s.ok(&["create", "deployment", "web", "--image=busybox:1"]);
+    s.ok(&[
+        "autoscale",
+        "deployment",
+        "web",
+        "--max=5",
+        "--cpu-percent=60",
+    ]);
+    let v2 = json(&s.ok(&[
+        "get",
+        "--raw",
+        "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web",
+    ]));
+    assert_eq!(
+        v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        60
+    );
+    let v1 = json(&s.ok(&[
+        "get",
+        "--raw",
+        "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web",
+    ]));
+    assert_eq!(v1["apiVersion"], "autoscaling/v1");
+    assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 60);
+    assert_eq!(v1["spec"]["maxReplicas"], 5);
+    let table = s.ok(&["get", "hpa"]);
+    assert!(table.contains("web") && table.contains("cpu"), "{table}");
+}

@@ -111,16 +111,7 @@ pub fn error_response(e: &ApiError) -> Response {
 /// Custom resources are stored at the version they were written with; versions of a CRD
 /// convert with strategy `None`, which only sets `apiVersion` to the version asked for.
 pub fn to_version<T: std::borrow::Borrow<Value> + From<Value>>(res: &ResourceInfo, obj: T) -> T {
-    if !res.custom {
-        return obj;
-    }
-    let want = res.api_version();
-    if obj.borrow().get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
-        return obj;
-    }
-    let mut v = obj.borrow().clone();
-    v["apiVersion"] = Value::String(want);
-    T::from(v)
+    crate::rest::in_version(res, obj)
 }
 
 /// Renders one object in the negotiated format (Table, PartialObjectMetadata or itself).

@@ -26,18 +26,11 @@ pub async fn get(cx: &Cx) -> Result<Response, ApiError> {
 /// LIST a collection.
 pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
     let opts = ListOptions::parse(&cx.res, &cx.query)?;
-    let mut page = cx
+    let page = cx
         .state
         .storage
         .list(&cx.res, cx.namespace(), &opts)
         .await?;
-    if cx.res.custom {
-        page.items = page
-            .items
-            .into_iter()
-            .map(|i| super::to_version(&cx.res, i))
-            .collect();
-    }
 
     let body = match &cx.output {
         Output::Table(v) => {

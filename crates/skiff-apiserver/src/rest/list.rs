@@ -167,7 +167,11 @@ impl Storage {
                 .cache
                 .list(&prefix, min_rev, o.resource_version.is_empty())
                 .await?;
-            let items = objs.iter().filter(|v| o.matches(res, v)).cloned().collect();
+            let items = objs
+                .into_iter()
+                .map(|v| super::in_version(res, v))
+                .filter(|v| o.matches(res, v))
+                .collect();
             return Ok(ListPage {
                 items,
                 revision: rev,
@@ -205,7 +209,7 @@ impl Storage {
                 })?;
             let rev = page.revision;
             for kv in &page.kvs {
-                let v = decode(kv)?;
+                let v = super::in_version(res, decode(kv)?);
                 if o.matches(res, &v) {
                     items.push(Arc::new(v));
                 }

@@ -95,10 +95,25 @@ pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-/// Encodes an object for the store (without `resourceVersion`, which the store owns).
+/// An object read from storage, in the version `res` serves (see [`ResourceInfo::storage_version`]).
+pub fn in_version<T: std::borrow::Borrow<Value> + From<Value>>(res: &ResourceInfo, obj: T) -> T {
+    let want = res.api_version();
+    if obj.borrow().get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
+        return obj;
+    }
+    T::from(skiff_api::conversion::convert(obj.borrow(), &want))
+}
+
+/// Encodes an object for the store (in the storage version, without `resourceVersion`, which
+/// the store owns).
 pub fn encode(res: &ResourceInfo, obj: &mut Value) -> Result<Bytes, ApiError> {
     meta::meta_mut(obj).remove("resourceVersion");
-    let bytes = serde_json::to_vec(obj).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let bytes = if res.storage_version != res.api_version() {
+        serde_json::to_vec(&skiff_api::conversion::convert(obj, &res.storage_version))
+    } else {
+        serde_json::to_vec(obj)
+    }
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
     if bytes.len() > MAX_OBJECT_BYTES {
         return Err(ApiError::TooLarge(format!(
             "limit is {MAX_OBJECT_BYTES} bytes for a stored {} object",
@@ -134,7 +149,7 @@ impl Storage {
         let key = keys::object(res, ns, name);
         match self.store.get(&key, None).await {
             Ok((Some(kv), _)) => {
-                let v = decode(&kv)?;
+                let v = in_version(res, decode(&kv)?);
                 Ok((kv, v))
             }
             Ok((None, _)) => Err(ApiError::NotFound(target(res, name))),

@@ -227,7 +227,7 @@ fn hpa_rows() {
         vec![
             json!("web"),
             json!("Deployment/web"),
-            json!("12%/80%, <unknown>/100Mi + 1 more..."),
+            json!("cpu: 12%/80%, memory: <unknown>/100Mi + 1 more..."),
             json!("1"),
             json!(10),
             json!(2),
@@ -242,7 +242,7 @@ fn hpa_rows() {
     });
     assert_eq!(
         hpa_cells(&v1, now())[2..4],
-        [json!("<unknown>/50%"), json!("<unset>")]
+        [json!("cpu: <unknown>/50%"), json!("<unset>")]
     );
     let none = json!({ "spec": { "scaleTargetRef": { "kind": "Deployment", "name": "x" } } });
     assert_eq!(hpa_cells(&none, now())[2], json!("<none>"));
