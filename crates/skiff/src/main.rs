@@ -1,5 +1,6 @@
 //! The `skiff` binary: subcommands that wire the components together. No decisions live here.
 
+mod controllers;
 mod server;
 
 /// mimalloc instead of glibc malloc: the API server allocates many short-lived JSON values
@@ -26,8 +27,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: the Kubernetes API server on an embedded store.
+    /// Run the control plane: the Kubernetes API server on an embedded store, and the
+    /// controller manager.
     Server(server::ServerArgs),
+    /// Run the controller manager alone against a cluster (namespace lifecycle, default
+    /// ServiceAccounts), with leader election so several can run.
+    Controllers(controllers::ControllersArgs),
 }
 
 fn main() {
@@ -51,6 +56,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Controllers(args) => controllers::run(args).await,
         }
     });
     if let Err(e) = result {

@@ -89,6 +89,9 @@ pub struct ServerArgs {
     /// resourceVersions get 410 Gone.
     #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
     compaction_interval: Duration,
+    /// Do not run the controller manager in this process (run `skiff controllers` elsewhere).
+    #[arg(long)]
+    disable_controller_manager: bool,
     /// Where cluster state lives: `embedded` (a durable file under the data dir).
     #[arg(long, default_value = "embedded", value_name = "DATASTORE")]
     datastore: String,
@@ -140,12 +143,27 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         "skiff: try: KUBECONFIG={} kubectl get namespaces",
         cfg.kubeconfig_path().display()
     );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let controllers = if args.disable_controller_manager {
+        None
+    } else {
+        let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
+        Some(tokio::spawn(skiff_controller_manager::run(
+            client,
+            skiff_controller_manager::Options::default(),
+            stop_rx,
+        )))
+    };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     eprintln!("skiff: shutting down");
+    let _ = stop_tx.send(true);
+    if let Some(c) = controllers {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), c).await;
+    }
     server.shutdown().await;
     Ok(())
 }

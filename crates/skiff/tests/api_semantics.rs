@@ -305,6 +305,11 @@ fn generation_moves_with_the_spec_only() {
 fn a_terminating_namespace_accepts_no_new_objects() {
     let s = Server::start();
     s.ok(&["create", "namespace", "going"]);
+    // an object with a finalizer keeps the namespace terminating until it is released
+    s.apply_ok(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: going\n  finalizers: [example.com/hold]\n",
+    );
     s.ok(&["delete", "namespace", "going", "--wait=false"]);
     assert_eq!(
         s.ok(&["get", "ns", "going", "-o", "jsonpath={.status.phase}"]),
@@ -312,6 +317,35 @@ fn a_terminating_namespace_accepts_no_new_objects() {
     );
     let err = s.fails(&["create", "configmap", "late", "-n", "going"]);
     assert!(err.contains("because it is being terminated"), "{err}");
+    s.ok(&[
+        "wait",
+        "ns/going",
+        "--for=jsonpath={.status.conditions[?(@.type==\"NamespaceFinalizersRemaining\")].status}=True",
+        "--timeout=30s",
+    ]);
+    let ns = json(&s.ok(&["get", "ns", "going", "-o", "json"]));
+    let cond = ns["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "NamespaceFinalizersRemaining")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        cond["message"],
+        "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+    );
+    s.ok(&[
+        "patch",
+        "cm",
+        "held",
+        "-n",
+        "going",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    s.ok(&["wait", "ns/going", "--for=delete", "--timeout=30s"]);
 }
 
 #[test]

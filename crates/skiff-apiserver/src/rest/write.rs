@@ -332,7 +332,7 @@ impl Storage {
             return Ok(new);
         }
         let key = keys::object(res, meta::meta_str(old, "namespace"), &name);
-        if meta::deleting(&new) && meta::finalizers(&new).is_empty() {
+        if removable(res, &new) {
             return match self.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok(_) => {
                     self.after_write(res, Some(old), None).await;
@@ -351,6 +351,18 @@ impl Storage {
             Err(e) => Err(store_error(res, &name, e)),
         }
     }
+}
+
+/// A deleted object whose finalizers are all gone (for namespaces, `spec.finalizers` too) is
+/// removed from storage by the write that clears them.
+fn removable(res: &ResourceInfo, obj: &Value) -> bool {
+    let spec_finalizers_left = res.group.is_empty()
+        && res.kind == "Namespace"
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+    meta::deleting(obj) && meta::finalizers(obj).is_empty() && !spec_finalizers_left
 }
 
 /// Copies what a client may not change on update from `old` into `new`.

@@ -1,0 +1,124 @@
+//! The controller manager inside `skiff server`: namespace lifecycle, default ServiceAccounts,
+//! and leader election on a Lease.
+
+mod common;
+use common::{json, Server};
+
+#[test]
+fn deleting_a_namespace_deletes_everything_in_it() {
+    let s = Server::start();
+    let crd = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/crd.yaml"
+    ))
+    .unwrap();
+    s.apply_ok(&["apply", "-f", "-"], &crd);
+    s.ok(&["create", "namespace", "doomed"]);
+    s.ok(&["create", "configmap", "c", "-n", "doomed"]);
+    s.ok(&[
+        "create",
+        "deployment",
+        "d",
+        "--image=busybox:1",
+        "-n",
+        "doomed",
+    ]);
+    s.apply_ok(&["apply", "-n", "doomed", "-f", "-"], "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: ct\nspec:\n  cronSpec: '* * * * *'\n");
+    // kubectl waits for the namespace to be gone
+    let out = s.ok(&["delete", "namespace", "doomed", "--timeout=60s"]);
+    assert!(out.contains("namespace \"doomed\" deleted"), "{out}");
+    s.fails(&["get", "namespace", "doomed"]);
+    let left = json(&s.ok(&["get", "--raw", "/apis/stable.example.com/v1/crontabs"]));
+    assert_eq!(left["items"].as_array().unwrap().len(), 0, "{left}");
+    let cms = json(&s.ok(&["get", "--raw", "/api/v1/configmaps"]));
+    assert!(cms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["metadata"]["namespace"] != "doomed"));
+    // the name can be used again
+    s.ok(&["create", "namespace", "doomed"]);
+}
+
+#[test]
+fn every_namespace_gets_a_default_service_account_back() {
+    let s = Server::start();
+    s.ok(&["create", "namespace", "team"]);
+    s.ok(&[
+        "wait",
+        "-n",
+        "team",
+        "serviceaccount/default",
+        "--for=create",
+        "--timeout=30s",
+    ]);
+    s.ok(&["delete", "serviceaccount", "default", "-n", "team"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if s.kubectl(&["get", "sa", "default", "-n", "team"])
+            .status
+            .success()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "default ServiceAccount not recreated"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_controller_manager_holds_its_lease() {
+    let s = Server::start();
+    s.ok(&[
+        "wait",
+        "-n",
+        "kube-system",
+        "lease/kube-controller-manager",
+        "--for=create",
+        "--timeout=30s",
+    ]);
+    let lease = json(&s.ok(&[
+        "get",
+        "lease",
+        "kube-controller-manager",
+        "-n",
+        "kube-system",
+        "-o",
+        "json",
+    ]));
+    assert!(lease["spec"]["holderIdentity"]
+        .as_str()
+        .unwrap()
+        .contains('_'));
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 15);
+    // a second manager (`skiff controllers`) waits instead of taking over
+    let mut other = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["controllers", "--kubeconfig"])
+        .arg(&s.kubeconfig)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let again = json(&s.ok(&[
+        "get",
+        "lease",
+        "kube-controller-manager",
+        "-n",
+        "kube-system",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(
+        again["spec"]["holderIdentity"],
+        lease["spec"]["holderIdentity"]
+    );
+    assert_eq!(
+        again["spec"]["leaseTransitions"],
+        lease["spec"]["leaseTransitions"]
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+}
