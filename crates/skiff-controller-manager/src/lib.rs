@@ -71,10 +71,6 @@ async fn run_controllers(client: kube::Client, stop: watch::Receiver<bool>) {
 }
 
 /// A future that completes when `stop` turns true (for kube-runtime's graceful shutdown).
-pub(crate) fn stopped(
-    mut stop: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
-    async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
