@@ -33,6 +33,53 @@ fn containers(spec: &Value, path: &str, key: &str, required: bool, out: &mut Vec
         if key != "ephemeralContainers" && str_at(c, "image").is_none_or(str::is_empty) {
             out.push(FieldError::required(format!("{p}.image"), ""));
         }
+        container_ports(c, &p, out);
+    }
+}
+
+fn access_modes(spec: &Value, path: &str, out: &mut Vec<FieldError>) {
+    let supported = [
+        "ReadOnlyMany",
+        "ReadWriteMany",
+        "ReadWriteOnce",
+        "ReadWriteOncePod",
+    ];
+    for (i, m) in spec["accessModes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let m = m.as_str().unwrap_or("");
+        if !supported.contains(&m) {
+            out.push(FieldError::not_supported(
+                format!("{path}[{i}]"),
+                m,
+                &supported,
+            ));
+        }
+    }
+}
+
+fn container_ports(c: &Value, path: &str, out: &mut Vec<FieldError>) {
+    for (i, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
+        match p.get("containerPort").and_then(Value::as_i64) {
+            Some(n) if (1..=65535).contains(&n) => {}
+            Some(n) => out.push(FieldError::invalid(
+                format!("{path}.ports[{i}].containerPort"),
+                n,
+                "must be between 1 and 65535, inclusive",
+            )),
+            None => out.push(FieldError::required(
+                format!("{path}.ports[{i}].containerPort"),
+                "",
+            )),
+        }
+    }
+    for (i, e) in c["env"].as_array().into_iter().flatten().enumerate() {
+        if str_at(e, "name").is_none_or(str::is_empty) {
+            out.push(FieldError::required(format!("{path}.env[{i}].name"), ""));
+        }
     }
 }
 
@@ -170,6 +217,103 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
                 out.push(FieldError::not_supported("spec.type", ty, &types));
             }
         }
+        ("", "PersistentVolumeClaim") => {
+            if spec
+                .get("accessModes")
+                .and_then(Value::as_array)
+                .is_none_or(|a| a.is_empty())
+            {
+                out.push(FieldError::required("spec.accessModes", ""));
+            }
+            access_modes(&spec, "spec.accessModes", &mut out);
+            if spec.pointer("/resources/requests/storage").is_none() {
+                out.push(FieldError::required("spec.resources[storage]", ""));
+            }
+        }
+        ("", "PersistentVolume") => {
+            if spec.pointer("/capacity/storage").is_none() {
+                out.push(FieldError::required("spec.capacity", ""));
+            }
+            if spec
+                .get("accessModes")
+                .and_then(Value::as_array)
+                .is_none_or(|a| a.is_empty())
+            {
+                out.push(FieldError::required("spec.accessModes", ""));
+            }
+            access_modes(&spec, "spec.accessModes", &mut out);
+            let sources = [
+                "hostPath",
+                "local",
+                "nfs",
+                "csi",
+                "iscsi",
+                "fc",
+                "rbd",
+                "cephfs",
+                "azureFile",
+                "azureDisk",
+                "gcePersistentDisk",
+                "awsElasticBlockStore",
+                "cinder",
+                "flexVolume",
+                "glusterfs",
+                "portworxVolume",
+                "quobyte",
+                "scaleIO",
+                "storageos",
+                "vsphereVolume",
+                "photonPersistentDisk",
+                "flocker",
+            ];
+            if !sources.iter().any(|s| spec.get(*s).is_some()) {
+                out.push(FieldError::required("spec", "must specify a volume type"));
+            }
+        }
+        ("", "Event") => {
+            if obj.get("involvedObject").is_none_or(Value::is_null) {
+                out.push(FieldError::required("involvedObject", ""));
+            }
+        }
+        ("", "LimitRange") => {
+            for (i, l) in spec["limits"].as_array().into_iter().flatten().enumerate() {
+                let ty = str_at(l, "type").unwrap_or("");
+                let types = ["Pod", "Container", "PersistentVolumeClaim"];
+                if !types.contains(&ty) {
+                    out.push(FieldError::not_supported(
+                        format!("spec.limits[{i}].type"),
+                        ty,
+                        &types,
+                    ));
+                }
+            }
+        }
+        ("", "ReplicationController") => {
+            if spec
+                .get("selector")
+                .and_then(Value::as_object)
+                .is_none_or(|m| m.is_empty())
+            {
+                out.push(FieldError::required("spec.selector", ""));
+            }
+            let ps = spec
+                .pointer("/template/spec")
+                .cloned()
+                .unwrap_or(Value::Null);
+            out.extend(pod_spec(&ps, "spec.template.spec"));
+        }
+        ("", "Endpoints") => {
+            for (i, s) in obj["subsets"].as_array().into_iter().flatten().enumerate() {
+                for (j, a) in s["addresses"].as_array().into_iter().flatten().enumerate() {
+                    if str_at(a, "ip").is_none_or(str::is_empty) {
+                        out.push(FieldError::required(
+                            format!("subsets[{i}].addresses[{j}].ip"),
+                            "",
+                        ));
+                    }
+                }
+            }
+        }
         ("", "ConfigMap" | "Secret") => {
             for field in ["data", "binaryData", "stringData"] {
                 if let Some(m) = obj.get(field).and_then(Value::as_object) {
@@ -216,6 +360,30 @@ mod tests {
         let errs = validate("apps", "Deployment", &d);
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "spec.template.metadata.labels");
+    }
+
+    #[test]
+    fn claims_need_access_modes_and_a_storage_request() {
+        let errs = validate(
+            "",
+            "PersistentVolumeClaim",
+            &json!({"spec": {"accessModes": ["ReadWriteSometimes"]}}),
+        );
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec!["spec.accessModes[0]", "spec.resources[storage]"]
+        );
+    }
+
+    #[test]
+    fn container_ports_must_be_in_range() {
+        let errs = validate(
+            "",
+            "Pod",
+            &json!({"spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 70000}]}]}}),
+        );
+        assert_eq!(errs[0].field, "spec.containers[0].ports[0].containerPort");
     }
 
     #[test]
