@@ -270,10 +270,8 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
                 out.push(FieldError::required("spec", "must specify a volume type"));
             }
         }
-        ("", "Event") => {
-            if obj.get("involvedObject").is_none_or(Value::is_null) {
-                out.push(FieldError::required("involvedObject", ""));
-            }
+        ("", "Event") if obj.get("involvedObject").is_none_or(Value::is_null) => {
+            out.push(FieldError::required("involvedObject", ""));
         }
         ("", "LimitRange") => {
             for (i, l) in spec["limits"].as_array().into_iter().flatten().enumerate() {
