@@ -25,6 +25,9 @@ impl Storage {
         if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
             crate::crd::establish(obj, ctx.now);
         }
+        if is(res, "batch", "Job") {
+            job_selector(obj);
+        }
         Ok(())
     }
 
@@ -107,4 +110,55 @@ pub fn kubernetes_service(port: u16) -> Value {
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}
     })
+}
+
+/// Upstream's Job strategy on create: unless `spec.manualSelector` is true, the Job selects its
+/// pods by its uid, and the pod template carries the uid and job-name labels (old and new keys).
+pub fn job_selector(job: &mut Value) {
+    if job["spec"]["manualSelector"] == true {
+        return;
+    }
+    let uid = meta::meta_str(job, "uid").to_string();
+    let name = meta::meta_str(job, "name").to_string();
+    job["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    let template = &mut job["spec"]["template"];
+    if !template["metadata"].is_object() {
+        template["metadata"] = json!({});
+    }
+    if !template["metadata"]["labels"].is_object() {
+        template["metadata"]["labels"] = json!({});
+    }
+    let labels = &mut template["metadata"]["labels"];
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("job-name", &name),
+    ] {
+        labels[k] = json!(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_select_their_pods_by_uid() {
+        let mut j =
+            json!({"metadata": {"name": "pi", "uid": "u-1"}, "spec": {"template": {"spec": {}}}});
+        job_selector(&mut j);
+        assert_eq!(
+            j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+            "u-1"
+        );
+        assert_eq!(
+            j["spec"]["template"]["metadata"]["labels"]["job-name"],
+            "pi"
+        );
+        let mut manual = json!({"metadata": {"name": "m", "uid": "u"}, "spec": {"manualSelector": true, "selector": {"matchLabels": {"a": "b"}}}});
+        let before = manual.clone();
+        job_selector(&mut manual);
+        assert_eq!(manual, before);
+    }
 }
