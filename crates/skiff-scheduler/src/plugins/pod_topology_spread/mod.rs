@@ -1,0 +1,267 @@
+//! PodTopologySpread: `DoNotSchedule` constraints as a filter (skew ≤ maxSkew, minDomains,
+//! node inclusion policies), `ScheduleAnyway` and cluster-default constraints as a score.
+
+mod filtering;
+mod scoring;
+
+use crate::framework::{ActionType, ClusterEvent, EventResource, Plugin};
+use crate::labels::{Labels, Operator, Requirement, Selector};
+use crate::plugins::node_affinity::RequiredNodeAffinity;
+use crate::plugins::taint_toleration::{do_not_schedule, find_untolerated};
+use crate::plugins::{LABEL_HOSTNAME, LABEL_TOPOLOGY_ZONE};
+use crate::pod_info::PodInfo;
+use crate::snapshot::{NodeInfo, Snapshot};
+use k8s_openapi::api::core::v1::TopologySpreadConstraint;
+use std::sync::Arc;
+
+/// The topology-spread filter and scorer (upstream `podtopologyspread.PodTopologySpread`).
+#[derive(Clone, Debug)]
+pub struct PodTopologySpread {
+    /// Constraints applied to pods that declare none but belong to a Service, ReplicaSet,
+    /// ReplicationController or StatefulSet.
+    pub default_constraints: Vec<TopologySpreadConstraint>,
+    /// Whether `default_constraints` are the system defaults (then nodes lacking a zone
+    /// label still take part in hostname spreading).
+    pub system_defaulted: bool,
+}
+
+/// Upstream `systemDefaultConstraints`: hostname maxSkew 3, zone maxSkew 5, both `ScheduleAnyway`.
+pub fn system_default_constraints() -> Vec<TopologySpreadConstraint> {
+    let c = |key: &str, skew| TopologySpreadConstraint {
+        topology_key: key.into(),
+        max_skew: skew,
+        when_unsatisfiable: "ScheduleAnyway".into(),
+        ..Default::default()
+    };
+    vec![c(LABEL_HOSTNAME, 3), c(LABEL_TOPOLOGY_ZONE, 5)]
+}
+
+impl Default for PodTopologySpread {
+    fn default() -> Self {
+        PodTopologySpread {
+            default_constraints: system_default_constraints(),
+            system_defaulted: true,
+        }
+    }
+}
+
+impl PodTopologySpread {
+    /// Upstream plugin name.
+    pub const NAME: &'static str = "PodTopologySpread";
+    /// Upstream `ErrReasonConstraintsNotMatch`.
+    pub const ERR_CONSTRAINTS: &'static str =
+        "node(s) didn't match pod topology spread constraints";
+    /// Upstream `ErrReasonNodeLabelNotMatch`.
+    pub const ERR_NODE_LABEL: &'static str =
+        "node(s) didn't match pod topology spread constraints (missing required label)";
+}
+
+impl Plugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        let pod_changes = ActionType::ADD
+            .or(ActionType::UPDATE_POD_LABEL)
+            .or(ActionType::DELETE);
+        vec![
+            ClusterEvent::new(EventResource::AssignedPod, pod_changes),
+            ClusterEvent::new(EventResource::UnscheduledPod, ActionType::UPDATE_POD_LABEL),
+            ClusterEvent::new(
+                EventResource::Node,
+                ActionType::ADD
+                    .or(ActionType::DELETE)
+                    .or(ActionType::UPDATE_NODE_LABEL)
+                    .or(ActionType::UPDATE_NODE_TAINT),
+            ),
+        ]
+    }
+}
+
+/// A parsed constraint (upstream `topologySpreadConstraint`).
+#[derive(Clone, Debug)]
+pub(crate) struct Constraint {
+    max_skew: i32,
+    topology_key: String,
+    selector: Selector,
+    min_domains: i32,
+    honor_node_affinity: bool,
+    honor_node_taints: bool,
+}
+
+impl Constraint {
+    /// Upstream `matchNodeInclusionPolicies`.
+    fn includes(&self, pod: &PodInfo, node: &NodeInfo, affinity: &RequiredNodeAffinity) -> bool {
+        if self.honor_node_affinity && !affinity.matches(node) {
+            return false;
+        }
+        !(self.honor_node_taints
+            && find_untolerated(node.taints(), pod.tolerations(), do_not_schedule).is_some())
+    }
+}
+
+/// Upstream `nodeLabelsMatchSpreadConstraints`: the node has every topology key.
+fn node_has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
+    constraints
+        .iter()
+        .all(|c| node.labels().contains_key(&c.topology_key))
+}
+
+/// Upstream `countPodsMatchSelector`: non-terminating pods of the namespace matching the selector.
+fn count_matching(pods: &[Arc<PodInfo>], selector: &Selector, namespace: &str) -> i64 {
+    if selector.is_empty() {
+        return 0;
+    }
+    pods.iter()
+        .filter(|p| !p.terminating() && p.namespace == namespace && selector.matches(&p.labels))
+        .count() as i64
+}
+
+/// Upstream `filterTopologySpreadConstraints`: the constraints with the given action, with
+/// `matchLabelKeys` merged into the selector.
+fn parse_constraints(
+    constraints: &[TopologySpreadConstraint],
+    pod_labels: &Labels,
+    action: &str,
+) -> Result<Vec<Constraint>, String> {
+    let mut out = Vec::new();
+    for c in constraints
+        .iter()
+        .filter(|c| c.when_unsatisfiable == action)
+    {
+        let mut selector = Selector::from_label_selector(c.label_selector.as_ref())?;
+        let keyed: Vec<Requirement> = c
+            .match_label_keys
+            .iter()
+            .flatten()
+            .filter_map(|k| {
+                pod_labels.get(k).map(|v| Requirement {
+                    key: k.clone(),
+                    op: Operator::In,
+                    values: vec![v.clone()],
+                })
+            })
+            .collect();
+        selector.add(keyed);
+        out.push(Constraint {
+            max_skew: c.max_skew,
+            topology_key: c.topology_key.clone(),
+            selector,
+            min_domains: c.min_domains.unwrap_or(1),
+            honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
+            honor_node_taints: c.node_taints_policy.as_deref() == Some("Honor"),
+        });
+    }
+    Ok(out)
+}
+
+/// Upstream `helper.DefaultSelector`: the merged selectors of the Services selecting the pod
+/// and of its controlling ReplicationController, ReplicaSet or StatefulSet.
+pub fn default_selector(pod: &PodInfo, snapshot: &Snapshot) -> Selector {
+    let w = snapshot.workloads();
+    let mut set = Labels::new();
+    for svc in &w.services {
+        if svc.metadata.namespace.as_deref().unwrap_or("default") != pod.namespace {
+            continue;
+        }
+        if let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) {
+            if Selector::from_map(sel).matches(&pod.labels) {
+                set.extend(sel.clone());
+            }
+        }
+    }
+    let mut selector = Selector::from_map(&set);
+    let owner = pod
+        .pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    let Some(owner) = owner else {
+        return selector;
+    };
+    let same = |ns: &Option<String>, name: &Option<String>| {
+        ns.as_deref().unwrap_or("default") == pod.namespace && name.as_deref() == Some(&owner.name)
+    };
+    match (owner.api_version.as_str(), owner.kind.as_str()) {
+        ("v1", "ReplicationController") => {
+            let rc = w
+                .replication_controllers
+                .iter()
+                .find(|rc| same(&rc.metadata.namespace, &rc.metadata.name));
+            if let Some(sel) = rc
+                .and_then(|rc| rc.spec.as_ref())
+                .and_then(|s| s.selector.as_ref())
+            {
+                set.extend(sel.clone());
+                selector = Selector::from_map(&set);
+            }
+        }
+        ("apps/v1", "ReplicaSet") => {
+            let rs = w
+                .replica_sets
+                .iter()
+                .find(|rs| same(&rs.metadata.namespace, &rs.metadata.name));
+            if let Some(spec) = rs.and_then(|rs| rs.spec.as_ref()) {
+                add_requirements(&mut selector, &spec.selector);
+            }
+        }
+        ("apps/v1", "StatefulSet") => {
+            let ss = w
+                .stateful_sets
+                .iter()
+                .find(|ss| same(&ss.metadata.namespace, &ss.metadata.name));
+            if let Some(spec) = ss.and_then(|ss| ss.spec.as_ref()) {
+                add_requirements(&mut selector, &spec.selector);
+            }
+        }
+        _ => {}
+    }
+    selector
+}
+
+fn add_requirements(
+    selector: &mut Selector,
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) {
+    if let Ok(Selector::All(reqs)) = Selector::from_label_selector(Some(sel)) {
+        selector.add(reqs);
+    }
+}
+
+impl PodTopologySpread {
+    /// Upstream `getConstraints` / `buildDefaultConstraints` for one action.
+    fn constraints(
+        &self,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        action: &str,
+    ) -> Result<Vec<Constraint>, String> {
+        let own = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.topology_spread_constraints.as_deref())
+            .unwrap_or(&[]);
+        if !own.is_empty() {
+            return parse_constraints(own, &pod.labels, action);
+        }
+        let mut constraints = parse_constraints(&self.default_constraints, &pod.labels, action)?;
+        if constraints.is_empty() {
+            return Ok(constraints);
+        }
+        let selector = default_selector(pod, snapshot);
+        if selector.is_empty() {
+            return Ok(Vec::new());
+        }
+        for c in &mut constraints {
+            c.selector = selector.clone();
+        }
+        Ok(constraints)
+    }
+}
+
+#[cfg(test)]
+mod tests;

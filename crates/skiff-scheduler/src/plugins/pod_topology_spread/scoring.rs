@@ -1,0 +1,165 @@
+//! PodTopologySpread PreScore/Score: fewer matching pods in a node's domains scores higher,
+//! each constraint weighted by `ln(domains + 2)`.
+
+use super::{count_matching, node_has_all_keys, Constraint, PodTopologySpread};
+use crate::framework::{CycleState, NodeScore, PreScore, Score, Status, MAX_NODE_SCORE};
+use crate::plugins::node_affinity::RequiredNodeAffinity;
+use crate::plugins::LABEL_HOSTNAME;
+use crate::pod_info::PodInfo;
+use crate::snapshot::{NodeInfo, Snapshot};
+use std::collections::{BTreeSet, HashMap};
+
+/// Upstream `preScoreState`.
+#[derive(Clone, Debug)]
+struct PreScoreState {
+    constraints: Vec<Constraint>,
+    ignored_nodes: BTreeSet<String>,
+    /// Per constraint: topology value -> matching pods (hostname counted at Score time).
+    counts: Vec<HashMap<String, i64>>,
+    weights: Vec<f64>,
+}
+
+/// Upstream `topologyNormalizingWeight`: `ln(size + 2)`.
+fn normalizing_weight(size: usize) -> f64 {
+    (size as f64 + 2.0).ln()
+}
+
+/// Upstream `scoreForCount`.
+fn score_for_count(count: i64, max_skew: i32, weight: f64) -> f64 {
+    count as f64 * weight + f64::from(max_skew - 1)
+}
+
+impl PreScore for PodTopologySpread {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status {
+        if nodes.is_empty() || snapshot.nodes().is_empty() {
+            return Status::skip();
+        }
+        let own = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.topology_spread_constraints.as_ref())
+            .is_some_and(|c| !c.is_empty());
+        let require_all = own || !self.system_defaulted;
+        let constraints = match self.constraints(pod, snapshot, "ScheduleAnyway") {
+            Ok(c) => c,
+            Err(e) => return Status::error(format!("get constraints from pod: {e}")),
+        };
+        if constraints.is_empty() {
+            return Status::skip();
+        }
+        let mut ignored_nodes = BTreeSet::new();
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+        for node in nodes {
+            if require_all && !node_has_all_keys(node, &constraints) {
+                ignored_nodes.insert(node.name().to_string());
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if c.topology_key != LABEL_HOSTNAME {
+                    let v = node
+                        .labels()
+                        .get(&c.topology_key)
+                        .cloned()
+                        .unwrap_or_default();
+                    counts[i].entry(v).or_default();
+                }
+            }
+        }
+        let weights = constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let size = if c.topology_key == LABEL_HOSTNAME {
+                    nodes.len() - ignored_nodes.len()
+                } else {
+                    counts[i].len()
+                };
+                normalizing_weight(size)
+            })
+            .collect();
+        let affinity = RequiredNodeAffinity::of(&pod.pod);
+        for node in snapshot.nodes() {
+            if require_all && !node_has_all_keys(node, &constraints) {
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if !c.includes(pod, node, &affinity) {
+                    continue;
+                }
+                let v = node
+                    .labels()
+                    .get(&c.topology_key)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(n) = counts[i].get_mut(&v) {
+                    *n += count_matching(node.pods(), &c.selector, &pod.namespace);
+                }
+            }
+        }
+        state.write(PreScoreState {
+            constraints,
+            ignored_nodes,
+            counts,
+            weights,
+        });
+        Status::success()
+    }
+}
+
+impl Score for PodTopologySpread {
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        let Some(s) = state.read::<PreScoreState>() else {
+            return Ok(0);
+        };
+        if s.ignored_nodes.contains(node.name()) {
+            return Ok(0);
+        }
+        let mut score = 0.0;
+        for (i, c) in s.constraints.iter().enumerate() {
+            let Some(v) = node.labels().get(&c.topology_key) else {
+                continue;
+            };
+            let count = if c.topology_key == LABEL_HOSTNAME {
+                count_matching(node.pods(), &c.selector, &pod.namespace)
+            } else {
+                s.counts[i].get(v).copied().unwrap_or(0)
+            };
+            score += score_for_count(count, c.max_skew, s.weights[i]);
+        }
+        Ok(score.round() as i64)
+    }
+
+    fn normalize(
+        &self,
+        state: &CycleState,
+        _pod: &PodInfo,
+        scores: &mut [NodeScore],
+    ) -> Result<(), Status> {
+        let Some(s) = state.read::<PreScoreState>() else {
+            return Ok(());
+        };
+        let counted = || scores.iter().filter(|n| !s.ignored_nodes.contains(&n.name));
+        let min = counted().map(|n| n.score).min().unwrap_or(0);
+        let max = counted().map(|n| n.score).max().unwrap_or(0).max(0);
+        for n in scores.iter_mut() {
+            n.score = if s.ignored_nodes.contains(&n.name) {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                let v = i128::from(MAX_NODE_SCORE)
+                    * (i128::from(max) + i128::from(min) - i128::from(n.score))
+                    / i128::from(max);
+                v as i64
+            };
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,594 @@
+//! An immutable picture of the cluster for one scheduling cycle: a [`NodeInfo`] per node.
+//!
+//! Built from plain lists of objects (the driver's informer caches); pods count on a node
+//! when `spec.nodeName` names it and they are not terminal (`Succeeded`/`Failed`). Pods
+//! nominated to a node by preemption are kept aside, as upstream's nominator does.
+//! [`schedule`](crate::schedule()) only reads it; a driver may instead keep one snapshot and
+//! apply informer events with `set_node`/`remove_node`/`set_pod`/`remove_pod`/`assume`.
+
+use crate::labels::Labels;
+use crate::pod_info::{pod_priority, HostPort, PodInfo};
+use crate::resource::Resources;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    ContainerImage, Namespace, Node, Pod, ReplicationController, Service, Taint,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// How many nodes hold an image and how big it is (upstream `ImageStateSummary`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImageStateSummary {
+    /// Image size in bytes.
+    pub size: i64,
+    /// Number of nodes that have the image.
+    pub num_nodes: usize,
+}
+
+/// Host ports in use on a node, counted so that removing one pod frees only its share.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostPortInfo(BTreeMap<HostPort, usize>);
+
+impl HostPortInfo {
+    fn add(&mut self, p: &HostPort) {
+        *self.0.entry(p.clone()).or_default() += 1;
+    }
+
+    fn remove(&mut self, p: &HostPort) {
+        if let Some(n) = self.0.get_mut(p) {
+            *n -= 1;
+            if *n == 0 {
+                self.0.remove(p);
+            }
+        }
+    }
+
+    /// Upstream `HostPortInfo.CheckConflict`: `0.0.0.0` conflicts with any IP on the same
+    /// protocol and port; a specific IP conflicts with itself and with `0.0.0.0`.
+    pub fn conflicts(&self, want: &HostPort) -> bool {
+        if want.port <= 0 {
+            return false;
+        }
+        self.0.keys().any(|used| {
+            used.port == want.port
+                && used.protocol == want.protocol
+                && (want.ip == "0.0.0.0" || used.ip == "0.0.0.0" || used.ip == want.ip)
+        })
+    }
+
+    /// Number of distinct (ip, protocol, port) entries in use.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no host port is in use.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Everything the plugins know about one node (upstream `framework.NodeInfo`).
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    node: Arc<Node>,
+    name: String,
+    labels: Labels,
+    pods: Vec<Arc<PodInfo>>,
+    /// Sum of the pods' requests.
+    pub requested: Resources,
+    /// Sum of the pods' requests with scoring defaults for missing cpu/memory.
+    pub non_zero_requested: Resources,
+    /// `status.allocatable` (`status.capacity` when allocatable is missing).
+    pub allocatable: Resources,
+    used_ports: HostPortInfo,
+    image_states: Arc<BTreeMap<String, ImageStateSummary>>,
+}
+
+impl NodeInfo {
+    /// A node with no pods.
+    pub fn new(node: Node) -> Self {
+        let status = node.status.as_ref();
+        let alloc = status
+            .and_then(|s| s.allocatable.as_ref())
+            .or_else(|| status.and_then(|s| s.capacity.as_ref()));
+        NodeInfo {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            labels: node.metadata.labels.clone().unwrap_or_default(),
+            allocatable: alloc.map(Resources::from_list).unwrap_or_default(),
+            node: Arc::new(node),
+            pods: Vec::new(),
+            requested: Resources::default(),
+            non_zero_requested: Resources::default(),
+            used_ports: HostPortInfo::default(),
+            image_states: Arc::default(),
+        }
+    }
+
+    /// The node object.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `metadata.labels`.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// `spec.taints`.
+    pub fn taints(&self) -> &[Taint] {
+        self.node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or(&[])
+    }
+
+    /// `spec.unschedulable` (cordoned).
+    pub fn unschedulable(&self) -> bool {
+        self.node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false)
+    }
+
+    /// Pods on the node (bound or assumed).
+    pub fn pods(&self) -> &[Arc<PodInfo>] {
+        &self.pods
+    }
+
+    /// Host ports in use.
+    pub fn used_ports(&self) -> &HostPortInfo {
+        &self.used_ports
+    }
+
+    /// Images present on the node, keyed by every name they are known under.
+    pub fn image_states(&self) -> &BTreeMap<String, ImageStateSummary> {
+        &self.image_states
+    }
+
+    /// Accounts a pod on this node (upstream `AddPodInfo`).
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.requested.add(&pod.requests);
+        let nz = &mut self.non_zero_requested;
+        nz.milli_cpu = nz.milli_cpu.saturating_add(pod.non_zero_requests.milli_cpu);
+        nz.memory = nz.memory.saturating_add(pod.non_zero_requests.memory);
+        for p in &pod.host_ports {
+            self.used_ports.add(p);
+        }
+        self.pods.push(pod);
+    }
+
+    /// Removes a pod by `namespace/name`; returns it if it was there (upstream `RemovePod`).
+    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
+        let i = self.pods.iter().position(|p| p.key() == key)?;
+        let pod = self.pods.swap_remove(i);
+        self.requested.sub(&pod.requests);
+        self.requested.scalar.retain(|_, v| *v != 0);
+        let nz = &mut self.non_zero_requested;
+        nz.milli_cpu = nz.milli_cpu.saturating_sub(pod.non_zero_requests.milli_cpu);
+        nz.memory = nz.memory.saturating_sub(pod.non_zero_requests.memory);
+        for p in &pod.host_ports {
+            self.used_ports.remove(p);
+        }
+        Some(pod)
+    }
+}
+
+/// Workload objects whose selectors define the default topology-spread selector of a pod
+/// (upstream `helper.DefaultSelector`).
+#[derive(Clone, Debug, Default)]
+pub struct Workloads {
+    /// Services (their `spec.selector` maps).
+    pub services: Vec<Service>,
+    /// ReplicationControllers.
+    pub replication_controllers: Vec<ReplicationController>,
+    /// ReplicaSets.
+    pub replica_sets: Vec<ReplicaSet>,
+    /// StatefulSets.
+    pub stateful_sets: Vec<StatefulSet>,
+}
+
+/// The cluster as one scheduling cycle sees it.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    nodes: Vec<NodeInfo>,
+    index: HashMap<String, usize>,
+    nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Pods bound to nodes the snapshot does not know (yet), adopted when the node appears.
+    orphans: HashMap<String, Vec<Arc<PodInfo>>>,
+    namespace_labels: HashMap<String, Labels>,
+    priority_classes: Vec<PriorityClass>,
+    pdbs: Vec<PodDisruptionBudget>,
+    workloads: Workloads,
+}
+
+fn node_images(node: &Node) -> impl Iterator<Item = &ContainerImage> {
+    node.status.iter().flat_map(|s| s.images.iter().flatten())
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded") | Some("Failed")
+    )
+}
+
+impl Snapshot {
+    /// Builds the snapshot: nodes in the given order, bound non-terminal pods on their
+    /// nodes, unbound pods with `status.nominatedNodeName` as nominated pods. Pods bound to
+    /// unknown nodes are kept aside (they count once their node appears).
+    pub fn new(nodes: &[Node], pods: &[Pod]) -> Self {
+        Self::new_with_priority_classes(nodes, pods, &[])
+    }
+
+    /// Like [`Snapshot::new`], resolving priorities of pods without `spec.priority` from
+    /// their PriorityClass (see [`pod_priority`]).
+    pub fn new_with_priority_classes(
+        nodes: &[Node],
+        pods: &[Pod],
+        classes: &[PriorityClass],
+    ) -> Self {
+        let mut snap = Snapshot {
+            priority_classes: classes.to_vec(),
+            ..Default::default()
+        };
+        for node in nodes {
+            snap.insert_node(node.clone());
+        }
+        snap.refresh_images();
+        for pod in pods {
+            snap.insert_pod(pod);
+        }
+        snap
+    }
+
+    fn insert_node(&mut self, node: Node) {
+        let info = NodeInfo::new(node);
+        match self.index.get(info.name()) {
+            Some(&i) => {
+                let pods = std::mem::take(&mut self.nodes[i].pods);
+                self.nodes[i] = info;
+                for p in pods {
+                    self.nodes[i].add_pod(p);
+                }
+            }
+            None => {
+                let name = info.name().to_string();
+                self.index.insert(name.clone(), self.nodes.len());
+                self.nodes.push(info);
+                let last = self.nodes.len() - 1;
+                for p in self.orphans.remove(&name).unwrap_or_default() {
+                    self.nodes[last].add_pod(p);
+                }
+            }
+        }
+    }
+
+    /// Recomputes every node's image states (how many nodes hold each image).
+    fn refresh_images(&mut self) {
+        let mut images: BTreeMap<String, ImageStateSummary> = BTreeMap::new();
+        for info in &self.nodes {
+            for img in node_images(&info.node) {
+                for name in img.names.iter().flatten() {
+                    let e = images.entry(name.clone()).or_default();
+                    e.size = img.size_bytes.unwrap_or(0);
+                    e.num_nodes += 1;
+                }
+            }
+        }
+        for info in &mut self.nodes {
+            let own: BTreeMap<String, ImageStateSummary> = node_images(&info.node)
+                .flat_map(|img| img.names.iter().flatten())
+                .filter_map(|n| images.get(n).map(|s| (n.clone(), *s)))
+                .collect();
+            info.image_states = Arc::new(own);
+        }
+    }
+
+    fn insert_pod(&mut self, pod: &Pod) {
+        if is_terminal(pod) {
+            return;
+        }
+        let info = Arc::new(self.pod_info(pod));
+        if let Some(node) = info.node_name() {
+            match self.index.get(node) {
+                Some(&i) => self.nodes[i].add_pod(info),
+                None => self.orphans.entry(node.to_string()).or_default().push(info),
+            }
+        } else if let Some(node) = info.nominated_node_name().map(str::to_string) {
+            self.nominated.entry(node).or_default().push(info);
+        }
+    }
+
+    /// Adds or replaces a node (its pods stay); the incremental path for a driver's informer.
+    pub fn set_node(&mut self, node: Node) {
+        self.insert_node(node);
+        self.refresh_images();
+    }
+
+    /// Removes a node; its pods are kept aside until they are removed or the node returns.
+    pub fn remove_node(&mut self, name: &str) -> bool {
+        let Some(i) = self.index.remove(name) else {
+            return false;
+        };
+        let gone = self.nodes.remove(i);
+        if !gone.pods.is_empty() {
+            self.orphans.insert(name.to_string(), gone.pods);
+        }
+        for (j, n) in self.nodes.iter().enumerate().skip(i) {
+            self.index.insert(n.name().to_string(), j);
+        }
+        self.refresh_images();
+        true
+    }
+
+    /// Adds or replaces a pod by `namespace/name`: bound pods count on their node, unbound
+    /// pods with `status.nominatedNodeName` are nominated, terminal pods are dropped.
+    pub fn set_pod(&mut self, pod: &Pod) {
+        let key = self.pod_info(pod).key();
+        self.remove_pod(&key);
+        self.insert_pod(pod);
+    }
+
+    /// Removes a pod by `namespace/name` wherever it is; false if it was not there.
+    pub fn remove_pod(&mut self, key: &str) -> bool {
+        let mut found = self.nodes.iter_mut().any(|n| n.remove_pod(key).is_some());
+        for lists in [&mut self.nominated, &mut self.orphans] {
+            for list in lists.values_mut() {
+                let before = list.len();
+                list.retain(|p| p.key() != key);
+                found |= list.len() != before;
+            }
+            lists.retain(|_, l| !l.is_empty());
+        }
+        found
+    }
+
+    /// Adds namespace labels (used by affinity terms with a `namespaceSelector`).
+    pub fn with_namespaces(mut self, namespaces: &[Namespace]) -> Self {
+        for ns in namespaces {
+            if let Some(name) = &ns.metadata.name {
+                self.namespace_labels
+                    .insert(name.clone(), ns.metadata.labels.clone().unwrap_or_default());
+            }
+        }
+        self
+    }
+
+    /// Adds PodDisruptionBudgets (used by preemption).
+    pub fn with_pdbs(mut self, pdbs: Vec<PodDisruptionBudget>) -> Self {
+        self.pdbs = pdbs;
+        self
+    }
+
+    /// Adds workloads (used for default topology spreading).
+    pub fn with_workloads(mut self, workloads: Workloads) -> Self {
+        self.workloads = workloads;
+        self
+    }
+
+    /// Parses a pod, resolving its priority against the snapshot's PriorityClasses.
+    pub fn pod_info(&self, pod: &Pod) -> PodInfo {
+        PodInfo::with_priority(pod.clone(), pod_priority(pod, &self.priority_classes))
+    }
+
+    /// Accounts a pod on a node as if bound (upstream "assume"); false if the node is unknown.
+    /// Lets a driver schedule several pods against one snapshot.
+    pub fn assume(&mut self, pod: &Pod, node: &str) -> bool {
+        let Some(&i) = self.index.get(node) else {
+            return false;
+        };
+        let mut pod = pod.clone();
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.node_name = Some(node.to_string());
+        }
+        let info = Arc::new(self.pod_info(&pod));
+        self.remove_pod(&info.key());
+        self.nodes[i].add_pod(info);
+        true
+    }
+
+    /// All nodes, in input order.
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// A node by name.
+    pub fn get(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).map(|&i| &self.nodes[i])
+    }
+
+    /// Pods nominated to a node (by an earlier preemption) that are not bound yet.
+    pub fn nominated_pods(&self, node: &str) -> &[Arc<PodInfo>] {
+        self.nominated.get(node).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Labels of a namespace (empty when unknown).
+    pub fn namespace_labels(&self, ns: &str) -> Labels {
+        self.namespace_labels.get(ns).cloned().unwrap_or_default()
+    }
+
+    /// Names of all namespaces whose labels are known.
+    pub fn namespaces(&self) -> impl Iterator<Item = (&String, &Labels)> {
+        self.namespace_labels.iter()
+    }
+
+    /// PodDisruptionBudgets.
+    pub fn pdbs(&self) -> &[PodDisruptionBudget] {
+        &self.pdbs
+    }
+
+    /// Workloads for default spreading.
+    pub fn workloads(&self) -> &Workloads {
+        &self.workloads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, pod};
+
+    #[test]
+    fn accounts_bound_pods_and_skips_terminal_and_unknown() {
+        let nodes = [node("n1").cpu("4").memory("8Gi").build()];
+        let pods = [
+            pod("a")
+                .cpu("500m")
+                .memory("1Gi")
+                .host_port(80)
+                .node("n1")
+                .build(),
+            pod("b").node("n1").build(),
+            pod("done").cpu("1").node("n1").phase("Succeeded").build(),
+            pod("elsewhere").cpu("1").node("n9").build(),
+            pod("pending").cpu("1").build(),
+            pod("nominee").cpu("1").nominated("n1").build(),
+        ];
+        let snap = Snapshot::new(&nodes, &pods);
+        let n1 = snap.get("n1").expect("n1");
+        assert_eq!(n1.pods().len(), 2);
+        assert_eq!(n1.requested.milli_cpu, 500);
+        assert_eq!(n1.requested.memory, 1 << 30);
+        assert_eq!(n1.non_zero_requested.milli_cpu, 600);
+        assert_eq!(n1.non_zero_requested.memory, (1 << 30) + (200 << 20));
+        assert_eq!(n1.allocatable.milli_cpu, 4000);
+        assert_eq!(n1.allocatable.allowed_pod_number, 110);
+        assert_eq!(n1.used_ports().len(), 1);
+        assert_eq!(snap.nominated_pods("n1").len(), 1);
+    }
+
+    #[test]
+    fn remove_pod_restores_the_accounting() {
+        let nodes = [node("n1").cpu("4").build()];
+        let snap = Snapshot::new(
+            &nodes,
+            &[pod("a").cpu("1").host_port(80).node("n1").build()],
+        );
+        let mut n1 = snap.get("n1").cloned().expect("n1");
+        assert!(n1.remove_pod("default/a").is_some());
+        assert!(n1.remove_pod("default/a").is_none());
+        assert_eq!(n1.requested, Resources::default());
+        assert!(n1.used_ports().is_empty());
+        assert_eq!(n1.non_zero_requested.memory, 0);
+    }
+
+    #[test]
+    fn host_port_conflicts_follow_upstream() {
+        let mut used = HostPortInfo::default();
+        let hp = |ip: &str, proto: &str, port| HostPort {
+            ip: ip.into(),
+            protocol: proto.into(),
+            port,
+        };
+        used.add(&hp("10.0.0.1", "TCP", 80));
+        assert!(used.conflicts(&hp("10.0.0.1", "TCP", 80)));
+        assert!(used.conflicts(&hp("0.0.0.0", "TCP", 80)));
+        assert!(!used.conflicts(&hp("10.0.0.2", "TCP", 80)));
+        assert!(!used.conflicts(&hp("10.0.0.1", "UDP", 80)));
+        used.add(&hp("0.0.0.0", "UDP", 53));
+        assert!(used.conflicts(&hp("10.0.0.9", "UDP", 53)));
+        assert!(!used.conflicts(&hp("0.0.0.0", "TCP", 0)));
+    }
+
+    #[test]
+    fn image_states_count_nodes_per_name() {
+        let nodes = [
+            node("n1").image("nginx:1.25", 100).build(),
+            node("n2")
+                .image("nginx:1.25", 100)
+                .image("redis:7", 50)
+                .build(),
+        ];
+        let snap = Snapshot::new(&nodes, &[]);
+        let n2 = snap.get("n2").expect("n2");
+        assert_eq!(
+            n2.image_states().get("nginx:1.25"),
+            Some(&ImageStateSummary {
+                size: 100,
+                num_nodes: 2
+            })
+        );
+        assert_eq!(
+            n2.image_states().get("redis:7").map(|s| s.num_nodes),
+            Some(1)
+        );
+        assert!(snap
+            .get("n1")
+            .expect("n1")
+            .image_states()
+            .get("redis:7")
+            .is_none());
+    }
+
+    #[test]
+    fn assume_moves_a_nominated_pod_onto_the_node() {
+        let nodes = [node("n1").cpu("4").build()];
+        let p = pod("p").cpu("1").nominated("n1").build();
+        let mut snap = Snapshot::new(&nodes, std::slice::from_ref(&p));
+        assert!(snap.assume(&p, "n1"));
+        assert!(snap.nominated_pods("n1").is_empty());
+        assert_eq!(snap.get("n1").map(|n| n.requested.milli_cpu), Some(1000));
+        assert!(!snap.assume(&p, "nope"));
+        assert!(snap.remove_pod("default/p"));
+        assert_eq!(snap.get("n1").map(|n| n.requested.milli_cpu), Some(0));
+    }
+
+    #[test]
+    fn incremental_updates_match_a_fresh_snapshot() {
+        let n1 = node("n1").cpu("4").image("app:v1", 10).build();
+        let n2 = node("n2").cpu("2").image("app:v1", 10).build();
+        let a = pod("a").cpu("1").node("n1").build();
+        let b = pod("b").cpu("1").node("n2").build();
+        let mut snap = Snapshot::new(std::slice::from_ref(&n1), std::slice::from_ref(&a));
+        snap.set_node(n2.clone());
+        snap.set_pod(&b);
+        // Moving `a` replaces it rather than double-counting.
+        let a_moved = pod("a").cpu("1").node("n2").build();
+        snap.set_pod(&a_moved);
+        let fresh = Snapshot::new(&[n1.clone(), n2.clone()], &[b.clone(), a_moved.clone()]);
+        let view = |s: &Snapshot| {
+            s.nodes()
+                .iter()
+                .map(|n| {
+                    (
+                        n.name().to_string(),
+                        n.requested.milli_cpu,
+                        n.pods().len(),
+                        n.image_states().clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(view(&snap), view(&fresh));
+        // A relabelled node keeps its pods; a removed node no longer counts for images.
+        snap.set_node(node("n2").cpu("2").label("zone", "a").build());
+        assert_eq!(snap.get("n2").map(|n| n.pods().len()), Some(2));
+        assert!(snap.remove_node("n2"));
+        assert!(!snap.remove_node("n2"));
+        assert_eq!(
+            snap.get("n1")
+                .map(|n| n.image_states().get("app:v1").map(|s| s.num_nodes)),
+            Some(Some(1))
+        );
+        assert!(snap.get("n2").is_none());
+        // Its pods come back with it, as do pods that arrived before their node.
+        snap.set_pod(&pod("early").cpu("1").node("n3").build());
+        snap.set_node(node("n2").cpu("2").build());
+        snap.set_node(node("n3").cpu("2").build());
+        assert_eq!(snap.get("n2").map(|n| n.pods().len()), Some(2));
+        assert_eq!(snap.get("n3").map(|n| n.requested.milli_cpu), Some(1000));
+        // Terminal pods leave.
+        snap.set_pod(&pod("a").cpu("1").node("n1").build());
+        snap.set_pod(&pod("a").cpu("1").node("n1").phase("Succeeded").build());
+        assert_eq!(snap.get("n1").map(|n| n.pods().len()), Some(0));
+    }
+}
