@@ -22,6 +22,44 @@ pub async fn client_from(path: &Path) -> Result<kube::Client> {
     kube::Client::try_from(cfg).context("building the API client")
 }
 
+/// Flags of `skiff scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Kubeconfig of the cluster to schedule for (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+}
+
+async fn client_or_default(path: &Option<PathBuf>) -> Result<kube::Client> {
+    match path {
+        Some(p) => client_from(p).await,
+        None => kube::Client::try_default()
+            .await
+            .context("no kubeconfig: pass --kubeconfig or set KUBECONFIG"),
+    }
+}
+
+async fn until_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Runs the scheduler until SIGTERM or SIGINT.
+pub async fn run_scheduler(args: SchedulerArgs) -> Result<()> {
+    let client = client_or_default(&args.kubeconfig).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(skiff_scheduler_driver::run(client, stop_rx));
+    eprintln!("skiff: scheduler started (pods with schedulerName default-scheduler)");
+    until_signal().await?;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    Ok(())
+}
+
 /// Runs the controller manager until SIGTERM or SIGINT.
 pub async fn run(args: ControllersArgs) -> Result<()> {
     let client = match &args.kubeconfig {

@@ -33,6 +33,8 @@ enum Command {
     /// Run the controller manager alone against a cluster (namespace lifecycle, default
     /// ServiceAccounts), with leader election so several can run.
     Controllers(controllers::ControllersArgs),
+    /// Run the scheduler alone against a cluster: places pending pods on nodes.
+    Scheduler(controllers::SchedulerArgs),
 }
 
 fn main() {
@@ -57,6 +59,7 @@ fn main() {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Controllers(args) => controllers::run(args).await,
+            Command::Scheduler(args) => controllers::run_scheduler(args).await,
         }
     });
     if let Err(e) = result {

@@ -92,6 +92,9 @@ pub struct ServerArgs {
     /// Do not run the controller manager in this process (run `skiff controllers` elsewhere).
     #[arg(long)]
     disable_controller_manager: bool,
+    /// Do not run the scheduler in this process (run `skiff scheduler` elsewhere).
+    #[arg(long)]
+    disable_scheduler: bool,
     /// Where cluster state lives: `embedded` (a durable file under the data dir).
     #[arg(long, default_value = "embedded", value_name = "DATASTORE")]
     datastore: String,
@@ -144,6 +147,15 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         cfg.kubeconfig_path().display()
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = if args.disable_scheduler {
+        None
+    } else {
+        let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
+        Some(tokio::spawn(skiff_scheduler_driver::run(
+            client,
+            stop_rx.clone(),
+        )))
+    };
     let controllers = if args.disable_controller_manager {
         None
     } else {
@@ -161,8 +173,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     eprintln!("skiff: shutting down");
     let _ = stop_tx.send(true);
-    if let Some(c) = controllers {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), c).await;
+    for task in [controllers, scheduler].into_iter().flatten() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
     }
     server.shutdown().await;
     Ok(())

@@ -1,0 +1,189 @@
+//! The scheduler process: the I/O edge around [`skiff_scheduler`]'s pure core, like
+//! kube-scheduler's. It watches nodes and pods through the Kubernetes API, keeps a
+//! [`Snapshot`] and a [`SchedulingQueue`] up to date, schedules one pod at a time, binds through
+//! the `pods/binding` subresource, and reports failures like upstream: `PodScheduled=False`
+//! (reason `Unschedulable`, upstream's message) and a `FailedScheduling` event.
+
+mod report;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
+use kube::runtime::watcher::{self, Event};
+use kube::ResourceExt;
+use skiff_scheduler::events::{ActionType, EventResource};
+use skiff_scheduler::ClusterEvent;
+use skiff_scheduler::{schedule, Profile, QueueConfig, ScheduleResult, SchedulingQueue, Snapshot};
+use std::collections::BTreeSet;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The scheduler name pods ask for by default.
+pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
+
+enum Change {
+    Node(Box<Event<Node>>),
+    Pod(Box<Event<Pod>>),
+}
+
+fn key(pod: &Pod) -> String {
+    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
+}
+
+fn terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+fn bound(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
+}
+
+/// The scheduler's state, fed by watch events.
+struct Scheduler {
+    snapshot: Snapshot,
+    queue: SchedulingQueue,
+    profile: Profile,
+    started: Instant,
+}
+
+impl Scheduler {
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn on_node(&mut self, node: Node, deleted: bool) {
+        let now = self.now();
+        let name = node.name_any();
+        if deleted {
+            self.snapshot.remove_node(&name);
+            return;
+        }
+        let old = self.snapshot.get(&name).map(|n| n.node().clone());
+        self.snapshot.set_node(node.clone());
+        let event = match old {
+            None => Some(ClusterEvent::new(EventResource::Node, ActionType::ADD)),
+            Some(old) => ClusterEvent::node_updated(&old, &node),
+        };
+        if let Some(e) = event {
+            self.queue.on_event(e, now);
+        }
+    }
+
+    fn on_pod(&mut self, pod: Pod, deleted: bool) {
+        let now = self.now();
+        let k = key(&pod);
+        if deleted || terminal(&pod) {
+            self.queue.delete(&k);
+            if self.snapshot.remove_pod(&k) {
+                self.queue.on_event(
+                    ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE),
+                    now,
+                );
+            }
+            return;
+        }
+        if bound(&pod) {
+            self.queue.delete(&k);
+            self.snapshot.set_pod(&pod);
+            return;
+        }
+        if pod.metadata.deletion_timestamp.is_some() || !self.profile.handles(&pod) {
+            return;
+        }
+        match self.queue.location(&k) {
+            Some(_) => self.queue.update(pod, now),
+            None => self.queue.add(pod, now),
+        }
+    }
+}
+
+fn changes(client: &kube::Client) -> Pin<Box<dyn Stream<Item = Change> + Send>> {
+    let nodes = watcher::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .filter_map(|e| async move { e.ok().map(|e| Change::Node(Box::new(e))) });
+    let pods = watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        .filter_map(|e| async move { e.ok().map(|e| Change::Pod(Box::new(e))) });
+    Box::pin(futures::stream::select(nodes, pods))
+}
+
+/// Runs the scheduler until `stop` turns true.
+pub async fn run(client: kube::Client, mut stop: watch::Receiver<bool>) {
+    let profile = Profile::default();
+    let mut s = Scheduler {
+        snapshot: Snapshot::new(&[], &[]),
+        queue: SchedulingQueue::new(QueueConfig::default(), &profile),
+        profile,
+        started: Instant::now(),
+    };
+    // A Send RNG seeded from the OS: randomness enters the pure core only through this value.
+    let mut rng: rand::rngs::StdRng = rand::SeedableRng::from_os_rng();
+    let mut feed = changes(&client);
+    loop {
+        let wake = s
+            .queue
+            .next_wakeup()
+            .map(|w| w.saturating_sub(s.now()))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        tokio::select! {
+            change = feed.next() => match change {
+                Some(Change::Node(e)) => match *e {
+                    Event::Apply(n) | Event::InitApply(n) => s.on_node(n, false),
+                    Event::Delete(n) => s.on_node(n, true),
+                    _ => {}
+                },
+                Some(Change::Pod(e)) => match *e {
+                    Event::Apply(p) | Event::InitApply(p) => s.on_pod(p, false),
+                    Event::Delete(p) => s.on_pod(p, true),
+                    _ => {}
+                },
+                None => return,
+            },
+            _ = tokio::time::sleep(wake) => {}
+            _ = stop.changed() => return,
+        }
+        let now = s.now();
+        s.queue.flush(now);
+        while let Some(qp) = s.queue.pop(s.now()) {
+            let result = schedule(&qp.pod, &s.snapshot, &s.profile, &mut rng);
+            let now = s.now();
+            match result {
+                ScheduleResult::Scheduled(p) => {
+                    match report::bind(&client, &qp.pod, &p.node).await {
+                        Ok(()) => {
+                            s.snapshot.assume(&qp.pod, &p.node);
+                            s.queue.done(&qp.key);
+                        }
+                        Err(e) => {
+                            tracing::warn!(pod = %qp.key, error = %e, "binding failed");
+                            s.queue.mark_unschedulable(&qp.key, &BTreeSet::new(), now);
+                        }
+                    }
+                }
+                ScheduleResult::Unschedulable(fit) => {
+                    let msg = fit.message();
+                    report::unschedulable(&client, &qp.pod, "Unschedulable", &msg).await;
+                    if let Some(n) = &fit.nomination {
+                        report::nominate(&client, &qp.pod, &n.node, &n.victims).await;
+                    }
+                    s.queue
+                        .mark_unschedulable(&qp.key, &fit.unschedulable_plugins, now);
+                }
+                ScheduleResult::Gated { message, .. } => {
+                    report::gated(&client, &qp.pod, &message).await;
+                    s.queue.mark_unschedulable(&qp.key, &BTreeSet::new(), now);
+                }
+                ScheduleResult::Error(status) => {
+                    tracing::warn!(pod = %qp.key, error = %status.message(), "scheduling failed");
+                    s.queue.mark_unschedulable(&qp.key, &BTreeSet::new(), now);
+                }
+            }
+        }
+    }
+}
