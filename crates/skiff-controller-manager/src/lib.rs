@@ -10,6 +10,7 @@
 pub mod leader;
 pub mod namespace;
 pub mod serviceaccount;
+pub mod workloads;
 
 use std::time::Duration;
 use tokio::sync::watch;
@@ -66,7 +67,8 @@ pub async fn run(client: kube::Client, opts: Options, mut stop: watch::Receiver<
 async fn run_controllers(client: kube::Client, stop: watch::Receiver<bool>) {
     tokio::join!(
         namespace::run(client.clone(), stop.clone()),
-        serviceaccount::run(client, stop),
+        serviceaccount::run(client.clone(), stop.clone()),
+        workloads::run(client, stop),
     );
 }
 

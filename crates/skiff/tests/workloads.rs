@@ -1,0 +1,164 @@
+//! The ReplicaSet and Deployment controllers inside `skiff server` (no nodes run the pods yet,
+//! so pods stay Pending: the checks are about objects, ownership and rollout bookkeeping).
+
+mod common;
+use common::{json, Server};
+use std::time::{Duration, Instant};
+
+fn eventually(s: &Server, what: &str, f: impl Fn(&Server) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !f(s) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn count(s: &Server, args: &[&str]) -> usize {
+    s.ok(args).split_whitespace().count()
+}
+
+#[test]
+fn a_deployment_creates_a_replicaset_that_creates_pods() {
+    let s = Server::start();
+    s.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox:1",
+        "--replicas=3",
+    ]);
+    eventually(&s, "3 pods", |s| {
+        count(
+            s,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app=web",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        ) == 3
+    });
+    let rs = json(&s.ok(&["get", "rs", "-l", "app=web", "-o", "json"]));
+    let rs = &rs["items"][0];
+    assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+    assert_eq!(rs["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let hash = rs["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(rs["metadata"]["name"].as_str().unwrap().ends_with(&hash));
+    let pods = json(&s.ok(&["get", "pods", "-l", "app=web", "-o", "json"]));
+    for p in pods["items"].as_array().unwrap() {
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+        assert_eq!(p["metadata"]["labels"]["pod-template-hash"], hash.as_str());
+    }
+    eventually(&s, "deployment status", |s| {
+        s.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.status.replicas}/{.status.updatedReplicas}",
+        ]) == "3/3"
+    });
+    // scaling down deletes pods (they are not bound, so they go at once)
+    s.ok(&["scale", "deploy", "web", "--replicas=1"]);
+    eventually(&s, "1 pod", |s| {
+        count(
+            s,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app=web",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        ) == 1
+    });
+    // a deleted pod is replaced
+    let name = s.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    s.ok(&["delete", "pod", &name]);
+    eventually(&s, "a replacement", |s| {
+        let names = s.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]);
+        names.split_whitespace().count() == 1 && !names.contains(&name)
+    });
+}
+
+#[test]
+fn a_new_template_starts_a_rolling_update_with_a_second_revision() {
+    let s = Server::start();
+    s.ok(&[
+        "create",
+        "deployment",
+        "roll",
+        "--image=busybox:1",
+        "--replicas=2",
+    ]);
+    eventually(&s, "first replicaset", |s| {
+        count(
+            s,
+            &[
+                "get",
+                "rs",
+                "-l",
+                "app=roll",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        ) == 1
+    });
+    s.ok(&["set", "image", "deploy/roll", "busybox=busybox:2"]);
+    eventually(&s, "second replicaset", |s| {
+        count(
+            s,
+            &[
+                "get",
+                "rs",
+                "-l",
+                "app=roll",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        ) == 2
+    });
+    // maxSurge 25% of 2 rounds up to 1: one new pod while the old pods stay (none is available)
+    eventually(&s, "surge pod", |s| {
+        s.ok(&["get", "rs", "-l", "app=roll", "-o", "jsonpath={range .items[*]}{.spec.template.spec.containers[0].image}={.spec.replicas} {end}"])
+            .split_whitespace()
+            .collect::<std::collections::BTreeSet<_>>()
+            == ["busybox:1=2", "busybox:2=1"].into_iter().collect()
+    });
+    let history = s.ok(&["rollout", "history", "deployment/roll"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "roll",
+            "-o",
+            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        ]),
+        "2"
+    );
+}
