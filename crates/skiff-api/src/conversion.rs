@@ -69,6 +69,25 @@ const CURRENT_METRICS_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/curren
 const CONDITIONS_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/conditions";
 const BEHAVIOR_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/behavior";
 
+/// Copies the fields named in `keys` that `from` has into `to`.
+fn copy_fields(from: &Value, to: &mut Value, keys: &[&str]) {
+    for k in keys {
+        if let Some(v) = from.get(*k) {
+            to[*k] = v.clone();
+        }
+    }
+}
+
+/// Spec fields both HPA versions share.
+const HPA_SPEC_FIELDS: &[&str] = &["scaleTargetRef", "minReplicas", "maxReplicas"];
+/// Status fields both HPA versions share.
+const HPA_STATUS_FIELDS: &[&str] = &[
+    "observedGeneration",
+    "lastScaleTime",
+    "currentReplicas",
+    "desiredReplicas",
+];
+
 fn is_cpu_utilization(metric: &Value) -> bool {
     metric["type"] == "Resource"
         && metric["resource"]["name"] == "cpu"
@@ -102,11 +121,7 @@ fn hpa_v2_to_v1(obj: &Value) -> Value {
     let mut out = obj.clone();
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
     let mut v1_spec = json!({});
-    for k in ["scaleTargetRef", "minReplicas", "maxReplicas"] {
-        if let Some(v) = spec.get(k) {
-            v1_spec[k] = v.clone();
-        }
-    }
+    copy_fields(&spec, &mut v1_spec, HPA_SPEC_FIELDS);
     let metrics = spec["metrics"].as_array().cloned().unwrap_or_default();
     let (cpu, other): (Vec<Value>, Vec<Value>) = metrics.into_iter().partition(is_cpu_utilization);
     if let Some(u) = cpu
@@ -124,16 +139,7 @@ fn hpa_v2_to_v1(obj: &Value) -> Value {
     out["spec"] = v1_spec;
     if let Some(status) = obj.get("status") {
         let mut s = json!({});
-        for k in [
-            "observedGeneration",
-            "lastScaleTime",
-            "currentReplicas",
-            "desiredReplicas",
-        ] {
-            if let Some(v) = status.get(k) {
-                s[k] = v.clone();
-            }
-        }
+        copy_fields(status, &mut s, HPA_STATUS_FIELDS);
         if s.get("currentReplicas").is_none() {
             s["currentReplicas"] = json!(0);
         }
@@ -173,11 +179,7 @@ fn hpa_v1_to_v2(obj: &Value) -> Value {
     let conditions = take_annotation(&mut out, CONDITIONS_ANNOTATION);
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
     let mut v2_spec = json!({});
-    for k in ["scaleTargetRef", "minReplicas", "maxReplicas"] {
-        if let Some(v) = spec.get(k) {
-            v2_spec[k] = v.clone();
-        }
-    }
+    copy_fields(&spec, &mut v2_spec, HPA_SPEC_FIELDS);
     let mut metrics = Vec::new();
     if let Some(u) = spec.get("targetCPUUtilizationPercentage") {
         metrics.push(json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": u}}}));
@@ -194,16 +196,7 @@ fn hpa_v1_to_v2(obj: &Value) -> Value {
     out["spec"] = v2_spec;
     if let Some(status) = obj.get("status") {
         let mut s = json!({});
-        for k in [
-            "observedGeneration",
-            "lastScaleTime",
-            "currentReplicas",
-            "desiredReplicas",
-        ] {
-            if let Some(v) = status.get(k) {
-                s[k] = v.clone();
-            }
-        }
+        copy_fields(status, &mut s, HPA_STATUS_FIELDS);
         let mut current = Vec::new();
         if let Some(u) = status.get("currentCPUUtilizationPercentage") {
             current.push(json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": u}}}));

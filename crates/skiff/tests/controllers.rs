@@ -2,16 +2,12 @@
 //! and leader election on a Lease.
 
 mod common;
-use common::{json, Server};
+use common::{eventually, json, Server};
 
 #[test]
 fn deleting_a_namespace_deletes_everything_in_it() {
     let s = Server::start();
-    let crd = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/crd.yaml"
-    ))
-    .unwrap();
+    let crd = common::fixture("crd.yaml");
     s.apply_ok(&["apply", "-f", "-"], &crd);
     s.ok(&["create", "namespace", "doomed"]);
     s.ok(&["create", "configmap", "c", "-n", "doomed"]);
@@ -53,20 +49,11 @@ fn every_namespace_gets_a_default_service_account_back() {
         "--timeout=30s",
     ]);
     s.ok(&["delete", "serviceaccount", "default", "-n", "team"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if s.kubectl(&["get", "sa", "default", "-n", "team"])
+    eventually("the default ServiceAccount to come back", || {
+        s.kubectl(&["get", "sa", "default", "-n", "team"])
             .status
             .success()
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "default ServiceAccount not recreated"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    });
 }
 
 #[test]

@@ -147,11 +147,7 @@ async fn server_side_apply_and_status_subresource() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_client_on_a_custom_resource() {
     let s = Server::start();
-    let crd = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/crd.yaml"
-    ))
-    .unwrap();
+    let crd = common::fixture("crd.yaml");
     s.apply_ok(&["apply", "-f", "-"], &crd);
     let client = s.client().await;
     let ar = ApiResource {

@@ -227,11 +227,7 @@ fn get_output_formats() {
 #[test]
 fn apply_creates_then_is_unchanged_then_configures() {
     let s = Server::start();
-    let manifest = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/deployment.yaml"
-    ))
-    .unwrap();
+    let manifest = common::fixture("deployment.yaml");
     assert!(s
         .apply_ok(&["apply", "-f", "-"], &manifest)
         .contains("deployment.apps/web created"));

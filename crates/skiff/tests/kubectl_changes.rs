@@ -10,11 +10,7 @@ use std::time::Duration;
 #[test]
 fn patch_with_every_patch_type() {
     let s = Server::start();
-    let manifest = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/deployment.yaml"
-    ))
-    .unwrap();
+    let manifest = common::fixture("deployment.yaml");
     s.apply_ok(&["create", "-f", "-"], &manifest);
     s.ok(&[
         "patch",
@@ -340,11 +336,7 @@ fn chunked_lists_return_every_object() {
 #[test]
 fn custom_resource_definitions_round_trip() {
     let s = Server::start();
-    let crd = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/crd.yaml"
-    ))
-    .unwrap();
+    let crd = common::fixture("crd.yaml");
     s.apply_ok(&["apply", "-f", "-"], &crd);
     s.ok(&[
         "wait",

@@ -2,16 +2,7 @@
 //! so pods stay Pending: the checks are about objects, ownership and rollout bookkeeping).
 
 mod common;
-use common::{json, Server};
-use std::time::{Duration, Instant};
-
-fn eventually(s: &Server, what: &str, f: impl Fn(&Server) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !f(s) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::{eventually, json, Server};
 
 fn count(s: &Server, args: &[&str]) -> usize {
     s.ok(args).split_whitespace().count()
@@ -27,9 +18,9 @@ fn a_deployment_creates_a_replicaset_that_creates_pods() {
         "--image=busybox:1",
         "--replicas=3",
     ]);
-    eventually(&s, "3 pods", |s| {
+    eventually("3 pods", || {
         count(
-            s,
+            &s,
             &[
                 "get",
                 "pods",
@@ -58,7 +49,7 @@ fn a_deployment_creates_a_replicaset_that_creates_pods() {
         assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
         assert_eq!(p["metadata"]["labels"]["pod-template-hash"], hash.as_str());
     }
-    eventually(&s, "deployment status", |s| {
+    eventually("deployment status", || {
         s.ok(&[
             "get",
             "deploy",
@@ -69,9 +60,9 @@ fn a_deployment_creates_a_replicaset_that_creates_pods() {
     });
     // scaling down deletes pods (they are not bound, so they go at once)
     s.ok(&["scale", "deploy", "web", "--replicas=1"]);
-    eventually(&s, "1 pod", |s| {
+    eventually("1 pod", || {
         count(
-            s,
+            &s,
             &[
                 "get",
                 "pods",
@@ -92,7 +83,7 @@ fn a_deployment_creates_a_replicaset_that_creates_pods() {
         "jsonpath={.items[0].metadata.name}",
     ]);
     s.ok(&["delete", "pod", &name]);
-    eventually(&s, "a replacement", |s| {
+    eventually("a replacement", || {
         let names = s.ok(&[
             "get",
             "pods",
@@ -115,9 +106,9 @@ fn a_new_template_starts_a_rolling_update_with_a_second_revision() {
         "--image=busybox:1",
         "--replicas=2",
     ]);
-    eventually(&s, "first replicaset", |s| {
+    eventually("first replicaset", || {
         count(
-            s,
+            &s,
             &[
                 "get",
                 "rs",
@@ -129,9 +120,9 @@ fn a_new_template_starts_a_rolling_update_with_a_second_revision() {
         ) == 1
     });
     s.ok(&["set", "image", "deploy/roll", "busybox=busybox:2"]);
-    eventually(&s, "second replicaset", |s| {
+    eventually("second replicaset", || {
         count(
-            s,
+            &s,
             &[
                 "get",
                 "rs",
@@ -143,7 +134,7 @@ fn a_new_template_starts_a_rolling_update_with_a_second_revision() {
         ) == 2
     });
     // maxSurge 25% of 2 rounds up to 1: one new pod while the old pods stay (none is available)
-    eventually(&s, "surge pod", |s| {
+    eventually("surge pod", || {
         s.ok(&["get", "rs", "-l", "app=roll", "-o", "jsonpath={range .items[*]}{.spec.template.spec.containers[0].image}={.spec.replicas} {end}"])
             .split_whitespace()
             .collect::<std::collections::BTreeSet<_>>()

@@ -49,26 +49,22 @@ pub async fn update(cx: &Cx) -> Result<Response, ApiError> {
             &ctx,
         )
         .await?;
+    Ok(written(cx, stored, created, &warnings))
+}
+
+/// The response of a PUT or PATCH: 201 when it created the object, else 200.
+fn written(cx: &Cx, stored: Value, created: bool, warnings: &[String]) -> Response {
     let code = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(respond(
-        code,
-        &render_object(cx, stored),
-        &cx.output,
-        &warnings,
-    ))
+    respond(code, &render_object(cx, stored), &cx.output, warnings)
 }
 
 /// PATCH with any of the four patch types.
 pub async fn patch(cx: &Cx) -> Result<Response, ApiError> {
-    let ty = crate::negotiate::body_type(
-        cx.headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    )?;
+    let ty = crate::negotiate::request_body_type(&cx.headers)?;
     if matches!(ty, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
         return Err(ApiError::UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json".into(),
@@ -85,17 +81,7 @@ pub async fn patch(cx: &Cx) -> Result<Response, ApiError> {
     }
     let ctx = cx.write_ctx(None)?;
     let (stored, created, warnings) = crate::schema::patch(cx, ty, force, &ctx).await?;
-    let code = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(respond(
-        code,
-        &render_object(cx, stored),
-        &cx.output,
-        &warnings,
-    ))
+    Ok(written(cx, stored, created, &warnings))
 }
 
 fn delete_body(cx: &Cx) -> Result<Value, ApiError> {
