@@ -37,6 +37,7 @@ impl Storage {
         res: &ResourceInfo,
         old: &Value,
         new: &mut Value,
+        ctx: &WriteCtx,
     ) -> Result<(), ApiError> {
         if is(res, "", "Service") {
             let old_ip = old.pointer("/spec/clusterIP").cloned();
@@ -71,7 +72,7 @@ impl Storage {
             }
         }
         if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
-            crate::crd::establish(new, chrono::Utc::now());
+            crate::crd::establish(new, ctx.now);
         }
         Ok(())
     }

@@ -167,9 +167,7 @@ impl Storage {
             }
         }
         self.reset_status_on_create(res, &mut obj);
-        if !ctx.dry_run || res.namespaced() {
-            self.check_namespace_open(res, &ns).await?;
-        }
+        self.check_namespace_open(res, &ns).await?;
         for attempt in 0.. {
             let mut candidate = obj.clone();
             if !named && !generate.is_empty() {
@@ -327,7 +325,7 @@ impl Storage {
             return Ok(old.clone());
         }
         crate::rest::fields::on_update(res, old, &mut new, ctx, operation, subresource);
-        self.before_update(res, old, &mut new).await?;
+        self.before_update(res, old, &mut new, ctx).await?;
         if ctx.dry_run {
             return Ok(new);
         }
