@@ -33,7 +33,7 @@ async fn client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
 }
 
 /// Starts the server and returns it with the time until `/readyz` answered ok.
-async fn start(args: &Args) -> Result<(ServerProcess, Duration)> {
+async fn start(args: &Args, extra: &[&str]) -> Result<(ServerProcess, Duration)> {
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     let started = Instant::now();
@@ -47,6 +47,7 @@ async fn start(args: &Args) -> Result<(ServerProcess, Duration)> {
             "--data-dir",
         ])
         .arg(dir.path())
+        .args(extra)
         .env("SKIFF_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -92,11 +93,19 @@ fn configmap(name: &str) -> ConfigMap {
 pub async fn run(args: &Args) -> Result<String> {
     let mut ready = Vec::new();
     for _ in 0..5 {
-        let (p, t) = start(args).await?;
+        let (p, t) = start(args, &[]).await?;
         ready.push(t);
         drop(p);
     }
-    let (server, _) = start(args).await?;
+    let (api_only, _) = start(
+        args,
+        &["--disable-scheduler", "--disable-controller-manager"],
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let api_idle_rss = rss_mib(api_only.child.id());
+    drop(api_only);
+    let (server, _) = start(args, &[]).await?;
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_mib(pid);
@@ -241,7 +250,8 @@ pub async fn run(args: &Args) -> Result<String> {
         "| process start → `/readyz` ok (median of 5) | {} | ≤ 300 ms |\n",
         ms(median(ready))
     ));
-    out.push_str(&format!("| idle RSS | {idle_rss:.1} MiB | ≤ 40 MB |\n"));
+    out.push_str(&format!("| idle RSS, API server alone (`--disable-scheduler --disable-controller-manager`) | {api_idle_rss:.1} MiB | ≤ 40 MB |\n"));
+    out.push_str(&format!("| idle RSS, whole `skiff server` (with scheduler and controller manager) | {idle_rss:.1} MiB | |\n"));
     out.push_str(&format!(
         "| {n} ConfigMap creates (1 KiB), {} clients | {creates_per_s:.0} creates/s, p50 {}, p99 {} | ≥ 5,000/s |\n",
         args.clients,
