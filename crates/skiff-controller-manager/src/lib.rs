@@ -7,6 +7,7 @@
 //! - [`namespace`]: namespace lifecycle — deleting a namespace deletes its contents, then it.
 //! - [`serviceaccount`]: a `default` ServiceAccount in every namespace.
 
+pub mod gc;
 pub mod leader;
 pub mod namespace;
 pub mod serviceaccount;
@@ -68,7 +69,8 @@ async fn run_controllers(client: kube::Client, stop: watch::Receiver<bool>) {
     tokio::join!(
         namespace::run(client.clone(), stop.clone()),
         serviceaccount::run(client.clone(), stop.clone()),
-        workloads::run(client, stop),
+        workloads::run(client.clone(), stop.clone()),
+        gc::run(client, stop),
     );
 }
 

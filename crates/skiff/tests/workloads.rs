@@ -3,6 +3,7 @@
 
 mod common;
 use common::{eventually, json, Server};
+use std::time::Duration;
 
 fn count(s: &Server, args: &[&str]) -> usize {
     s.ok(args).split_whitespace().count()
@@ -151,5 +152,79 @@ fn a_new_template_starts_a_rolling_update_with_a_second_revision() {
             "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
         ]),
         "2"
+    );
+}
+
+fn names(s: &Server, what: &str, label: &str) -> String {
+    s.ok(&[
+        "get",
+        what,
+        "-l",
+        label,
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])
+}
+
+#[test]
+fn deleting_a_deployment_cascades_in_background_and_foreground_and_orphan_keeps_children() {
+    let s = Server::start();
+    for name in ["bg", "fg", "orph"] {
+        s.ok(&[
+            "create",
+            "deployment",
+            name,
+            "--image=busybox:1",
+            "--replicas=2",
+        ]);
+    }
+    for name in ["bg", "fg", "orph"] {
+        let label = format!("app={name}");
+        eventually("pods", || {
+            names(&s, "pods", &label).split_whitespace().count() == 2
+        });
+    }
+    s.ok(&["delete", "deployment", "bg"]);
+    eventually("background cascade", || {
+        names(&s, "rs", "app=bg").is_empty() && names(&s, "pods", "app=bg").is_empty()
+    });
+
+    s.ok(&[
+        "delete",
+        "deployment",
+        "fg",
+        "--cascade=foreground",
+        "--timeout=60s",
+    ]);
+    s.fails(&["get", "deployment", "fg"]);
+    eventually("foreground cascade", || {
+        names(&s, "rs", "app=fg").is_empty() && names(&s, "pods", "app=fg").is_empty()
+    });
+
+    s.ok(&[
+        "delete",
+        "deployment",
+        "orph",
+        "--cascade=orphan",
+        "--timeout=60s",
+    ]);
+    s.fails(&["get", "deployment", "orph"]);
+    let rs = json(&s.ok(&["get", "rs", "-l", "app=orph", "-o", "json"]));
+    assert_eq!(
+        rs["items"].as_array().unwrap().len(),
+        1,
+        "the ReplicaSet stays"
+    );
+    assert!(
+        rs["items"][0]["metadata"]
+            .get("ownerReferences")
+            .is_none_or(|r| r.as_array().is_none_or(|a| a.is_empty())),
+        "{rs}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        names(&s, "pods", "app=orph").split_whitespace().count(),
+        2,
+        "its pods stay"
     );
 }

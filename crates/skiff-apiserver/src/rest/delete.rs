@@ -4,6 +4,11 @@ use super::{keys, meta, store_error, target, Storage, WriteCtx};
 use serde_json::{json, Value};
 use skiff_api::{ApiError, ResourceInfo};
 
+/// The finalizer that makes the garbage collector orphan an object's dependents.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+/// The finalizer that makes the garbage collector delete dependents before the object.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
 /// Parsed `DeleteOptions` (body and query).
 #[derive(Clone, Debug, Default)]
 pub struct DeleteOptions {
@@ -107,7 +112,16 @@ impl Storage {
                     .pointer("/spec/finalizers")
                     .and_then(Value::as_array)
                     .is_some_and(|a| !a.is_empty());
-            if has_finalizers || grace > 0 || ns_finalizers {
+            // Orphan and Foreground propagation leave the work to the garbage collector through
+            // upstream's finalizers.
+            let gc_finalizer = match opts.propagation.as_deref() {
+                Some("Orphan") => Some(ORPHAN_FINALIZER),
+                Some("Foreground") => Some(FOREGROUND_FINALIZER),
+                _ => None,
+            };
+            let needs_gc =
+                gc_finalizer.is_some_and(|f| !meta::finalizers(&obj).iter().any(|x| x == f));
+            if has_finalizers || grace > 0 || ns_finalizers || needs_gc {
                 if meta::deleting(&obj)
                     && grace
                         >= obj
@@ -124,6 +138,12 @@ impl Storage {
                     m.insert("deletionTimestamp".into(), json!(meta::time(when)));
                 }
                 m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                if let (true, Some(f)) = (needs_gc, gc_finalizer) {
+                    let list = m.entry("finalizers").or_insert_with(|| json!([]));
+                    if let Some(a) = list.as_array_mut() {
+                        a.push(json!(f));
+                    }
+                }
                 if res.group.is_empty() && res.kind == "Namespace" {
                     marked["status"]["phase"] = json!("Terminating");
                 }
