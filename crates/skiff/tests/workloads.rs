@@ -5,8 +5,21 @@ mod common;
 use common::{eventually, json, Server};
 use std::time::Duration;
 
-fn count(s: &Server, args: &[&str]) -> usize {
-    s.ok(args).split_whitespace().count()
+/// Names of the objects of `what` matching `label`, space-separated.
+fn names(s: &Server, what: &str, label: &str) -> String {
+    s.ok(&[
+        "get",
+        what,
+        "-l",
+        label,
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])
+}
+
+/// How many objects of `what` match `label`.
+fn count(s: &Server, what: &str, label: &str) -> usize {
+    names(s, what, label).split_whitespace().count()
 }
 
 #[test]
@@ -19,19 +32,7 @@ fn a_deployment_creates_a_replicaset_that_creates_pods() {
         "--image=busybox:1",
         "--replicas=3",
     ]);
-    eventually("3 pods", || {
-        count(
-            &s,
-            &[
-                "get",
-                "pods",
-                "-l",
-                "app=web",
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ],
-        ) == 3
-    });
+    eventually("3 pods", || count(&s, "pods", "app=web") == 3);
     let rs = json(&s.ok(&["get", "rs", "-l", "app=web", "-o", "json"]));
     let rs = &rs["items"][0];
     assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
@@ -61,19 +62,7 @@ fn a_deployment_creates_a_replicaset_that_creates_pods() {
     });
     // scaling down deletes pods (they are not bound, so they go at once)
     s.ok(&["scale", "deploy", "web", "--replicas=1"]);
-    eventually("1 pod", || {
-        count(
-            &s,
-            &[
-                "get",
-                "pods",
-                "-l",
-                "app=web",
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ],
-        ) == 1
-    });
+    eventually("1 pod", || count(&s, "pods", "app=web") == 1);
     // a deleted pod is replaced
     let name = s.ok(&[
         "get",
@@ -85,14 +74,7 @@ fn a_deployment_creates_a_replicaset_that_creates_pods() {
     ]);
     s.ok(&["delete", "pod", &name]);
     eventually("a replacement", || {
-        let names = s.ok(&[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[*].metadata.name}",
-        ]);
+        let names = names(&s, "pods", "app=web");
         names.split_whitespace().count() == 1 && !names.contains(&name)
     });
 }
@@ -107,33 +89,9 @@ fn a_new_template_starts_a_rolling_update_with_a_second_revision() {
         "--image=busybox:1",
         "--replicas=2",
     ]);
-    eventually("first replicaset", || {
-        count(
-            &s,
-            &[
-                "get",
-                "rs",
-                "-l",
-                "app=roll",
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ],
-        ) == 1
-    });
+    eventually("first replicaset", || count(&s, "rs", "app=roll") == 1);
     s.ok(&["set", "image", "deploy/roll", "busybox=busybox:2"]);
-    eventually("second replicaset", || {
-        count(
-            &s,
-            &[
-                "get",
-                "rs",
-                "-l",
-                "app=roll",
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ],
-        ) == 2
-    });
+    eventually("second replicaset", || count(&s, "rs", "app=roll") == 2);
     // maxSurge 25% of 2 rounds up to 1: one new pod while the old pods stay (none is available)
     eventually("surge pod", || {
         s.ok(&["get", "rs", "-l", "app=roll", "-o", "jsonpath={range .items[*]}{.spec.template.spec.containers[0].image}={.spec.replicas} {end}"])
@@ -155,17 +113,6 @@ fn a_new_template_starts_a_rolling_update_with_a_second_revision() {
     );
 }
 
-fn names(s: &Server, what: &str, label: &str) -> String {
-    s.ok(&[
-        "get",
-        what,
-        "-l",
-        label,
-        "-o",
-        "jsonpath={.items[*].metadata.name}",
-    ])
-}
-
 #[test]
 fn deleting_a_deployment_cascades_in_background_and_foreground_and_orphan_keeps_children() {
     let s = Server::start();
@@ -180,9 +127,7 @@ fn deleting_a_deployment_cascades_in_background_and_foreground_and_orphan_keeps_
     }
     for name in ["bg", "fg", "orph"] {
         let label = format!("app={name}");
-        eventually("pods", || {
-            names(&s, "pods", &label).split_whitespace().count() == 2
-        });
+        eventually("pods", || count(&s, "pods", &label) == 2);
     }
     s.ok(&["delete", "deployment", "bg"]);
     eventually("background cascade", || {
@@ -222,9 +167,5 @@ fn deleting_a_deployment_cascades_in_background_and_foreground_and_orphan_keeps_
         "{rs}"
     );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        names(&s, "pods", "app=orph").split_whitespace().count(),
-        2,
-        "its pods stay"
-    );
+    assert_eq!(count(&s, "pods", "app=orph"), 2, "its pods stay");
 }
