@@ -6,10 +6,15 @@
 //! - [`leader`]: leader election (a pure decision function and its Lease driver).
 //! - [`namespace`]: namespace lifecycle — deleting a namespace deletes its contents, then it.
 //! - [`serviceaccount`]: a `default` ServiceAccount in every namespace.
+//! - [`workloads`]: ReplicaSet, ReplicationController, Deployment, Job, CronJob, StatefulSet
+//!   and DaemonSet drivers over the shared [`informers`].
+//! - [`runtime`]: caches, informers, the work queue and expectations they share.
 
 pub mod gc;
+pub mod informers;
 pub mod leader;
 pub mod namespace;
+pub mod runtime;
 pub mod serviceaccount;
 pub mod workloads;
 

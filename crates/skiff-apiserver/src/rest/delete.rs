@@ -168,9 +168,11 @@ impl Storage {
                 .delete(&keys::object(res, ns, name), Some(kv.mod_revision))
                 .await
             {
-                Ok(_) => {
+                Ok(gone) => {
                     self.after_write(res, Some(&obj), None).await;
-                    return Ok(Deleted::Now(obj));
+                    // Upstream answers with the object at the delete's revision, so a client
+                    // can tell when its watch has seen the deletion.
+                    return Ok(Deleted::Now(super::stored(obj, &gone)));
                 }
                 Err(skiff_store::StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(res, name, e)),

@@ -1,0 +1,135 @@
+//! The shared informers of the controller manager: one watch per kind, whatever the number
+//! of controllers reading it (like client-go's SharedInformerFactory).
+
+use crate::runtime::{Cache, Informer};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, ReplicationController};
+use kube::Api;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Informers of every kind the controllers read.
+pub struct Informers {
+    /// Pods.
+    pub pods: Arc<Informer<Pod>>,
+    /// ReplicaSets.
+    pub replica_sets: Arc<Informer<ReplicaSet>>,
+    /// Deployments.
+    pub deployments: Arc<Informer<Deployment>>,
+    /// ReplicationControllers.
+    pub replication_controllers: Arc<Informer<ReplicationController>>,
+    /// Jobs.
+    pub jobs: Arc<Informer<Job>>,
+    /// CronJobs.
+    pub cron_jobs: Arc<Informer<CronJob>>,
+    /// StatefulSets.
+    pub stateful_sets: Arc<Informer<StatefulSet>>,
+    /// DaemonSets.
+    pub daemon_sets: Arc<Informer<DaemonSet>>,
+    /// ControllerRevisions (of StatefulSets and DaemonSets).
+    pub revisions: Arc<Informer<ControllerRevision>>,
+    /// PersistentVolumeClaims.
+    pub claims: Arc<Informer<PersistentVolumeClaim>>,
+    /// Nodes.
+    pub nodes: Arc<Informer<Node>>,
+}
+
+impl Informers {
+    /// Informers over the whole cluster; nothing is watched until [`Informers::run`].
+    pub fn new(client: &kube::Client) -> Self {
+        let c = client;
+        Self {
+            pods: Informer::new(Api::all(c.clone())),
+            replica_sets: Informer::new(Api::all(c.clone())),
+            deployments: Informer::new(Api::all(c.clone())),
+            replication_controllers: Informer::new(Api::all(c.clone())),
+            jobs: Informer::new(Api::all(c.clone())),
+            cron_jobs: Informer::new(Api::all(c.clone())),
+            stateful_sets: Informer::new(Api::all(c.clone())),
+            daemon_sets: Informer::new(Api::all(c.clone())),
+            revisions: Informer::new(Api::all(c.clone())),
+            claims: Informer::new(Api::all(c.clone())),
+            nodes: Informer::new(Api::all(c.clone())),
+        }
+    }
+
+    /// Starts every watch (register handlers first) and waits until each cache is loaded.
+    pub async fn run(&self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let tasks = vec![
+            tokio::spawn(self.pods.clone().run(stop.clone())),
+            tokio::spawn(self.replica_sets.clone().run(stop.clone())),
+            tokio::spawn(self.deployments.clone().run(stop.clone())),
+            tokio::spawn(self.replication_controllers.clone().run(stop.clone())),
+            tokio::spawn(self.jobs.clone().run(stop.clone())),
+            tokio::spawn(self.cron_jobs.clone().run(stop.clone())),
+            tokio::spawn(self.stateful_sets.clone().run(stop.clone())),
+            tokio::spawn(self.daemon_sets.clone().run(stop.clone())),
+            tokio::spawn(self.revisions.clone().run(stop.clone())),
+            tokio::spawn(self.claims.clone().run(stop.clone())),
+            tokio::spawn(self.nodes.clone().run(stop.clone())),
+        ];
+        tokio::join!(
+            self.pods.wait_synced(),
+            self.replica_sets.wait_synced(),
+            self.deployments.wait_synced(),
+            self.replication_controllers.wait_synced(),
+            self.jobs.wait_synced(),
+            self.cron_jobs.wait_synced(),
+            self.stateful_sets.wait_synced(),
+            self.daemon_sets.wait_synced(),
+            self.revisions.wait_synced(),
+            self.claims.wait_synced(),
+            self.nodes.wait_synced(),
+        );
+        tasks
+    }
+}
+
+/// The caches, for reconcilers.
+#[derive(Clone)]
+pub struct Caches {
+    /// Pods.
+    pub pods: Arc<Cache<Pod>>,
+    /// ReplicaSets.
+    pub replica_sets: Arc<Cache<ReplicaSet>>,
+    /// Deployments.
+    pub deployments: Arc<Cache<Deployment>>,
+    /// ReplicationControllers.
+    pub replication_controllers: Arc<Cache<ReplicationController>>,
+    /// Jobs.
+    pub jobs: Arc<Cache<Job>>,
+    /// CronJobs.
+    pub cron_jobs: Arc<Cache<CronJob>>,
+    /// StatefulSets.
+    pub stateful_sets: Arc<Cache<StatefulSet>>,
+    /// DaemonSets.
+    pub daemon_sets: Arc<Cache<DaemonSet>>,
+    /// ControllerRevisions.
+    pub revisions: Arc<Cache<ControllerRevision>>,
+    /// PersistentVolumeClaims.
+    pub claims: Arc<Cache<PersistentVolumeClaim>>,
+    /// Nodes.
+    pub nodes: Arc<Cache<Node>>,
+}
+
+impl Informers {
+    /// The caches behind these informers.
+    pub fn caches(&self) -> Caches {
+        Caches {
+            pods: self.pods.cache(),
+            replica_sets: self.replica_sets.cache(),
+            deployments: self.deployments.cache(),
+            replication_controllers: self.replication_controllers.cache(),
+            jobs: self.jobs.cache(),
+            cron_jobs: self.cron_jobs.cache(),
+            stateful_sets: self.stateful_sets.cache(),
+            daemon_sets: self.daemon_sets.cache(),
+            revisions: self.revisions.cache(),
+            claims: self.claims.cache(),
+            nodes: self.nodes.cache(),
+        }
+    }
+}
