@@ -3,7 +3,7 @@
 //! several servers can share a cluster. Controllers talk to the API server only through the
 //! Kubernetes API (the kube crate), even when they run in the server's process.
 //!
-//! - [`leader`]: leader election (a pure decision function and its Lease driver).
+//! Leader election lives in the skiff-leader crate (shared with the scheduler).
 //! - [`namespace`]: namespace lifecycle — deleting a namespace deletes its contents, then it.
 //! - [`serviceaccount`]: a `default` ServiceAccount in every namespace.
 //! - [`workloads`]: ReplicaSet, ReplicationController, Deployment, Job, CronJob, StatefulSet
@@ -12,62 +12,29 @@
 
 pub mod gc;
 pub mod informers;
-pub mod leader;
 pub mod namespace;
 pub mod runtime;
 pub mod serviceaccount;
 pub mod workloads;
 
-use std::time::Duration;
 use tokio::sync::watch;
 
-/// Settings of the controller manager.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// This process's identity in the Lease (`<hostname>_<uuid>`).
-    pub identity: String,
-    /// Namespace and name of the leader-election Lease.
-    pub lease: (String, String),
-    /// How long a Lease is valid without renewal (upstream: 15 s).
-    pub lease_duration: Duration,
-    /// How often the leader renews and others retry (upstream: 2 s).
-    pub retry_period: Duration,
-}
+/// Settings of the controller manager: its leader election.
+pub type Options = skiff_leader::Config;
 
-impl Default for Options {
-    fn default() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "skiff".into());
-        Self {
-            identity: format!("{host}_{}", uuid::Uuid::new_v4()),
-            lease: ("kube-system".into(), "kube-controller-manager".into()),
-            lease_duration: Duration::from_secs(15),
-            retry_period: Duration::from_secs(2),
-        }
-    }
+/// Upstream's Lease for the controller manager (kube-system/kube-controller-manager).
+pub fn default_options() -> Options {
+    skiff_leader::Config::new("kube-system", "kube-controller-manager")
 }
 
 /// Runs the controller manager until `stop` turns true: waits to lead, runs every controller
 /// while leading, and stops them if leadership is lost (then competes again).
-pub async fn run(client: kube::Client, opts: Options, mut stop: watch::Receiver<bool>) {
-    loop {
-        let Some(mut lost) = leader::acquire(&client, &opts, &mut stop).await else {
-            return;
-        };
-        tracing::info!(identity = %opts.identity, "controller manager: leading");
-        let (ctl_stop_tx, ctl_stop) = watch::channel(false);
-        let controllers = tokio::spawn(run_controllers(client.clone(), ctl_stop));
-        tokio::select! {
-            _ = lost.changed() => tracing::warn!("controller manager: lost leadership"),
-            _ = stop.changed() => {}
-        }
-        let _ = ctl_stop_tx.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), controllers).await;
-        if *stop.borrow() {
-            return;
-        }
-    }
+pub async fn run(client: kube::Client, opts: Options, stop: watch::Receiver<bool>) {
+    let c = client.clone();
+    skiff_leader::run_leading(client, opts, stop, move |stop| {
+        run_controllers(c.clone(), stop)
+    })
+    .await
 }
 
 async fn run_controllers(client: kube::Client, stop: watch::Receiver<bool>) {

@@ -112,8 +112,19 @@ fn changes(client: &kube::Client) -> Pin<Box<dyn Stream<Item = Change> + Send>> 
     Box::pin(futures::stream::select(nodes, pods))
 }
 
-/// Runs the scheduler until `stop` turns true.
-pub async fn run(client: kube::Client, mut stop: watch::Receiver<bool>) {
+/// Runs the scheduler until `stop` turns true, scheduling only while it holds the Lease
+/// kube-system/kube-scheduler (upstream's leader election), so several can run.
+pub async fn run(client: kube::Client, stop: watch::Receiver<bool>) {
+    let config = skiff_leader::Config::new("kube-system", "kube-scheduler");
+    let c = client.clone();
+    skiff_leader::run_leading(client, config, stop, move |stop| {
+        schedule_while(c.clone(), stop)
+    })
+    .await
+}
+
+/// The scheduling loop: watch nodes and pods, schedule what is queued, bind.
+async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
     let profile = Profile::default();
     let mut s = Scheduler {
         snapshot: Snapshot::new(&[], &[]),

@@ -71,7 +71,7 @@ pub async fn run(args: ControllersArgs) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(skiff_controller_manager::run(
         client,
-        skiff_controller_manager::Options::default(),
+        skiff_controller_manager::default_options(),
         stop_rx,
     ));
     eprintln!("skiff: controller manager started (waiting for leadership of kube-system/kube-controller-manager)");

@@ -162,7 +162,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
         Some(tokio::spawn(skiff_controller_manager::run(
             client,
-            skiff_controller_manager::Options::default(),
+            skiff_controller_manager::default_options(),
             stop_rx,
         )))
     };

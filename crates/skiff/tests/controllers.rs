@@ -57,20 +57,27 @@ fn every_namespace_gets_a_default_service_account_back() {
 }
 
 #[test]
-fn the_controller_manager_holds_its_lease() {
+fn the_controller_manager_and_the_scheduler_hold_their_leases() {
     let s = Server::start();
+    holds_its_lease(&s, "kube-controller-manager", "controllers");
+    holds_its_lease(&s, "kube-scheduler", "scheduler");
+}
+
+/// The Lease `kube-system/<lease>` is held by the server, and a second process
+/// (`skiff <subcommand>`) waits instead of taking over.
+fn holds_its_lease(s: &Server, lease_name: &str, subcommand: &str) {
     s.ok(&[
         "wait",
         "-n",
         "kube-system",
-        "lease/kube-controller-manager",
+        &format!("lease/{lease_name}"),
         "--for=create",
         "--timeout=30s",
     ]);
     let lease = json(&s.ok(&[
         "get",
         "lease",
-        "kube-controller-manager",
+        lease_name,
         "-n",
         "kube-system",
         "-o",
@@ -83,7 +90,7 @@ fn the_controller_manager_holds_its_lease() {
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 15);
     // a second manager (`skiff controllers`) waits instead of taking over
     let mut other = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["controllers", "--kubeconfig"])
+        .args([subcommand, "--kubeconfig"])
         .arg(&s.kubeconfig)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -92,7 +99,7 @@ fn the_controller_manager_holds_its_lease() {
     let again = json(&s.ok(&[
         "get",
         "lease",
-        "kube-controller-manager",
+        lease_name,
         "-n",
         "kube-system",
         "-o",

@@ -1,13 +1,86 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, like client-go's leaderelection: the
 //! decision is a pure function of the Lease and the time; the driver reads and writes the Lease
-//! with optimistic concurrency.
+//! with optimistic concurrency. [`run_leading`] runs a component only while it leads.
+//!
+//! ```no_run
+//! use skiff_leader::{run_leading, Config};
+//!
+//! # async fn demo(client: kube::Client, stop: tokio::sync::watch::Receiver<bool>) {
+//! let config = Config::new("kube-system", "kube-scheduler");
+//! run_leading(client.clone(), config, stop, |stop| async move {
+//!     // schedule until `stop` turns true
+//!     let _ = stop;
+//! })
+//! .await;
+//! # }
+//! ```
 
-use crate::Options;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
 use serde_json::json;
+use std::future::Future;
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// Settings of one election.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This process's identity in the Lease (`<hostname>_<uuid>`).
+    pub identity: String,
+    /// Namespace and name of the Lease.
+    pub lease: (String, String),
+    /// How long a Lease is valid without renewal (upstream: 15 s).
+    pub lease_duration: Duration,
+    /// How often the leader renews and others retry (upstream: 2 s).
+    pub retry_period: Duration,
+}
+
+impl Config {
+    /// Upstream's timings for the Lease `namespace/name`, with a fresh identity.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "skiff".into());
+        Self {
+            identity: format!("{host}_{}", uuid::Uuid::new_v4()),
+            lease: (namespace.into(), name.into()),
+            lease_duration: Duration::from_secs(15),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Runs `work` while this process leads, until `stop` turns true: waits to lead, starts
+/// `work` with a stop signal of its own, stops it if leadership is lost, and competes again.
+pub async fn run_leading<F, Fut>(
+    client: kube::Client,
+    config: Config,
+    mut stop: watch::Receiver<bool>,
+    work: F,
+) where
+    F: Fn(watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (ns, name) = config.lease.clone();
+    loop {
+        let Some(mut lost) = acquire(&client, &config, &mut stop).await else {
+            return;
+        };
+        tracing::info!(identity = %config.identity, lease = %format!("{ns}/{name}"), "leading");
+        let (work_stop_tx, work_stop) = watch::channel(false);
+        let task = tokio::spawn(work(work_stop));
+        tokio::select! {
+            _ = lost.changed() => tracing::warn!(lease = %format!("{ns}/{name}"), "lost leadership"),
+            _ = stop.changed() => {}
+        }
+        let _ = work_stop_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
 
 /// What the Lease says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +146,7 @@ fn micro(now: DateTime<Utc>) -> serde_json::Value {
 }
 
 /// One attempt: Ok(true) when we hold the Lease afterwards.
-async fn try_hold(api: &Api<Lease>, opts: &Options) -> Result<bool, kube::Error> {
+async fn try_hold(api: &Api<Lease>, opts: &Config) -> Result<bool, kube::Error> {
     let name = &opts.lease.1;
     let now = Utc::now();
     let current = api.get_opt(name).await?;
@@ -128,7 +201,7 @@ async fn try_hold(api: &Api<Lease>, opts: &Options) -> Result<bool, kube::Error>
 /// that changes when leadership is lost, or None when `stop` turned true first.
 pub async fn acquire(
     client: &kube::Client,
-    opts: &Options,
+    opts: &Config,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<watch::Receiver<()>> {
     let api: Api<Lease> = Api::namespaced(client.clone(), &opts.lease.0);
