@@ -155,29 +155,13 @@ pub fn apply(group: &str, kind: &str, object: &mut Value) {
         ("", "Pod") => {
             pod_spec(spec);
             default(spec, "enableServiceLinks", json!(true));
-            default(spec, "priority", json!(0));
-            default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+            // priority and preemptionPolicy come from the Priority admission plugin.
             default(spec, "serviceAccountName", json!("default"));
             if let Some(sa) = spec.get("serviceAccountName").cloned() {
                 default(spec, "serviceAccount", sa);
             }
-            let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
-            if let Some(list) = tolerations.as_array_mut() {
-                for key in [
-                    "node.kubernetes.io/not-ready",
-                    "node.kubernetes.io/unreachable",
-                ] {
-                    let present = list.iter().any(|t| {
-                        t.get("key").and_then(Value::as_str) == Some(key)
-                            && t.get("effect")
-                                .and_then(Value::as_str)
-                                .is_none_or(|e| e == "NoExecute")
-                    });
-                    if !present {
-                        list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
-                    }
-                }
-            }
+            // Tolerations for not-ready/unreachable come from the DefaultTolerationSeconds
+            // admission plugin (skiff-apiserver), not from defaulting.
         }
         ("", "PodTemplate") => {
             if let Some(ps) = child(o, "template").and_then(|t| child(t, "spec")) {
@@ -401,7 +385,9 @@ mod tests {
             p["spec"]["containers"][0]["terminationMessagePolicy"],
             "File"
         );
-        assert_eq!(p["spec"]["tolerations"].as_array().unwrap().len(), 2);
+        // Tolerations and priority are admission's business, not defaulting's.
+        assert!(p["spec"].get("tolerations").is_none());
+        assert!(p["spec"].get("priority").is_none());
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub write_kubeconfig: Option<PathBuf>,
     /// How often history older than one interval is compacted (zero: never).
     pub compaction_interval: std::time::Duration,
+    /// tolerationSeconds the DefaultTolerationSeconds admission gives new pods.
+    pub default_tolerations: crate::admission::DefaultTolerationSeconds,
 }
 
 impl ServerConfig {

@@ -7,6 +7,7 @@
 //! [`handlers`]; handlers use [`rest::Storage`], the generic object layer (uids, resourceVersions,
 //! generation, finalizers, defaulting, validation) over a [`skiff_store::Store`].
 
+pub mod admission;
 pub mod allocator;
 pub mod compactor;
 pub mod config;

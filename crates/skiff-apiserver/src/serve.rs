@@ -160,7 +160,10 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         store: store.clone(),
         registry: skiff_api::Registry::builtin(),
         cache,
-        admission: Admission::default(),
+        admission: Admission {
+            mutating: vec![Box::new(cfg.default_tolerations)],
+            validating: vec![],
+        },
         allocators: Allocators { service_cidr: cidr },
     });
     let host = if cfg.bind_address.is_unspecified() {
@@ -321,6 +324,23 @@ async fn bootstrap(st: &Storage, port: u16) -> Result<(), skiff_api::ApiError> {
                 &ctx,
             )
             .await?;
+        }
+    }
+    let pc = reg
+        .by_plural("scheduling.k8s.io", "v1", "priorityclasses")
+        .expect("invariant: built in");
+    for (name, value) in crate::admission::SYSTEM_PRIORITY_CLASSES {
+        if st.try_get(&pc, "", name).await?.is_none() {
+            let class = json!({
+                "metadata": {"name": name},
+                "value": value,
+                "description": "Used for system critical pods that must not be moved from their current node.",
+                "preemptionPolicy": "PreemptLowerPriority",
+            });
+            match st.create(&pc, "", class, &ctx).await {
+                Ok(_) | Err(skiff_api::ApiError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     if st.try_get(&svc, "default", "kubernetes").await?.is_none() {

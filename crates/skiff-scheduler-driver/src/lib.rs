@@ -14,10 +14,12 @@ use kube::ResourceExt;
 use skiff_scheduler::events::{ActionType, EventResource};
 use skiff_scheduler::ClusterEvent;
 use skiff_scheduler::{schedule, Profile, QueueConfig, ScheduleResult, SchedulingQueue, Snapshot};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::sync::{mpsc, Semaphore};
 
 /// The scheduler name pods ask for by default.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -45,17 +47,50 @@ fn bound(pod: &Pod) -> bool {
         .is_some_and(|n| !n.is_empty())
 }
 
+/// How many bindings may be in flight at once (upstream binds each pod in its own goroutine;
+/// this bounds the load on the API server).
+const MAX_BINDINGS_IN_FLIGHT: usize = 128;
+
 /// The scheduler's state, fed by watch events.
 struct Scheduler {
     snapshot: Snapshot,
     queue: SchedulingQueue,
     profile: Profile,
     started: Instant,
+    /// Pods assumed on a node whose binding has not completed yet: updates of their unbound
+    /// state are ignored so they are not scheduled twice.
+    binding: HashSet<String>,
+}
+
+/// A finished binding: the pod (unbound, as scheduled), its node, and the outcome.
+struct Bound {
+    key: String,
+    pod: Box<Pod>,
+    node: String,
+    result: Result<(), kube::Error>,
 }
 
 impl Scheduler {
     fn now(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// A binding finished: on failure forget the assumption and try the pod again.
+    fn on_bound(&mut self, b: Bound) {
+        self.binding.remove(&b.key);
+        if let Err(e) = b.result {
+            tracing::warn!(pod = %b.key, node = %b.node, error = %e, "binding failed");
+            self.snapshot.remove_pod(&b.key);
+            self.queue.on_event(
+                ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE),
+                self.now(),
+            );
+            // Gone or already bound: the watch tells; otherwise schedule it again.
+            if !matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 409) {
+                let now = self.now();
+                self.queue.add(*b.pod, now);
+            }
+        }
     }
 
     fn on_node(&mut self, node: Node, deleted: bool) {
@@ -94,7 +129,10 @@ impl Scheduler {
             self.snapshot.set_pod(&pod);
             return;
         }
-        if pod.metadata.deletion_timestamp.is_some() || !self.profile.handles(&pod) {
+        if pod.metadata.deletion_timestamp.is_some()
+            || !self.profile.handles(&pod)
+            || self.binding.contains(&k)
+        {
             return;
         }
         match self.queue.location(&k) {
@@ -131,7 +169,10 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
         queue: SchedulingQueue::new(QueueConfig::default(), &profile),
         profile,
         started: Instant::now(),
+        binding: HashSet::new(),
     };
+    let slots = Arc::new(Semaphore::new(MAX_BINDINGS_IN_FLIGHT));
+    let (bound_tx, mut bound_rx) = mpsc::unbounded_channel::<Bound>();
     // A Send RNG seeded from the OS: randomness enters the pure core only through this value.
     let mut rng: rand::rngs::StdRng = rand::SeedableRng::from_os_rng();
     let mut feed = changes(&client);
@@ -156,6 +197,7 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
                 },
                 None => return,
             },
+            Some(b) = bound_rx.recv() => s.on_bound(b),
             _ = tokio::time::sleep(wake) => {}
             _ = stop.changed() => return,
         }
@@ -166,16 +208,26 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
             let now = s.now();
             match result {
                 ScheduleResult::Scheduled(p) => {
-                    match report::bind(&client, &qp.pod, &p.node).await {
-                        Ok(()) => {
-                            s.snapshot.assume(&qp.pod, &p.node);
-                            s.queue.done(&qp.key);
-                        }
-                        Err(e) => {
-                            tracing::warn!(pod = %qp.key, error = %e, "binding failed");
-                            s.queue.mark_unschedulable(&qp.key, &BTreeSet::new(), now);
-                        }
-                    }
+                    // Assume, then bind in the background (upstream's binding cycle) so the
+                    // next pod is scheduled against a snapshot that already counts this one.
+                    s.snapshot.assume(&qp.pod, &p.node);
+                    s.queue.done(&qp.key);
+                    s.binding.insert(qp.key.clone());
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let (client, tx) = (client.clone(), bound_tx.clone());
+                    let (key, pod, node) = (qp.key.clone(), Box::new(qp.pod.clone()), p.node);
+                    tokio::spawn(async move {
+                        let result = report::bind(&client, &pod, &node).await;
+                        drop(permit);
+                        let _ = tx.send(Bound {
+                            key,
+                            pod,
+                            node,
+                            result,
+                        });
+                    });
                 }
                 ScheduleResult::Unschedulable(fit) => {
                     let msg = fit.message();

@@ -95,6 +95,14 @@ pub struct ServerArgs {
     /// Do not run the scheduler in this process (run `skiff scheduler` elsewhere).
     #[arg(long)]
     disable_scheduler: bool,
+    /// tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to
+    /// every pod that has none (DefaultTolerationSeconds admission).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    default_not_ready_toleration_seconds: i64,
+    /// tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to
+    /// every pod that has none: how long pods stay on a node that stopped heartbeating.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    default_unreachable_toleration_seconds: i64,
     /// Where cluster state lives: `embedded` (a durable file under the data dir).
     #[arg(long, default_value = "embedded", value_name = "DATASTORE")]
     datastore: String,
@@ -132,6 +140,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         service_cidr: args.service_cidr,
         write_kubeconfig: args.write_kubeconfig,
         compaction_interval: args.compaction_interval,
+        default_tolerations: skiff_apiserver::admission::DefaultTolerationSeconds {
+            not_ready: args.default_not_ready_toleration_seconds,
+            unreachable: args.default_unreachable_toleration_seconds,
+        },
     };
     let _ = args.disable_agent;
     let started = std::time::Instant::now();

@@ -82,3 +82,59 @@ fn pods_are_bound_to_nodes_that_fit_and_others_explain_why_not() {
         "--timeout=60s",
     ]);
 }
+
+#[test]
+fn admission_gives_pods_their_priority_and_default_tolerations() {
+    let s = Server::start_with(&["--default-unreachable-toleration-seconds", "7"]);
+    // The built-in classes exist; a pod naming one gets its value.
+    let classes = s.ok(&["get", "priorityclasses", "-o", "name"]);
+    assert!(
+        classes.contains("priorityclass.scheduling.k8s.io/system-node-critical"),
+        "{classes}"
+    );
+    let critical = pod("critical", "1m").replace(
+        "spec:\n",
+        "spec:\n  priorityClassName: system-cluster-critical\n",
+    );
+    s.apply_ok(&["create", "-f", "-"], &critical);
+    let p = json(&s.ok(&["get", "pod", "critical", "-o", "json"]));
+    assert_eq!(p["spec"]["priority"], 2_000_000_000);
+    assert_eq!(p["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+    let tolerations: Vec<(String, i64)> = p["spec"]["tolerations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap().to_string(),
+                t["tolerationSeconds"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tolerations,
+        [
+            ("node.kubernetes.io/not-ready".to_string(), 300),
+            ("node.kubernetes.io/unreachable".to_string(), 7)
+        ]
+    );
+    // An unknown class is refused like upstream.
+    let unknown = pod("lost", "1m").replace("spec:\n", "spec:\n  priorityClassName: gold\n");
+    let out = s.with_stdin(&["create", "-f", "-"], &unknown);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Error from server (Forbidden)")
+            && err.contains("no PriorityClass with name gold was found"),
+        "{err}"
+    );
+    // A globalDefault class applies to pods naming none.
+    s.apply_ok(
+        &["create", "-f", "-"],
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: everyday\nvalue: 42\nglobalDefault: true\n",
+    );
+    s.apply_ok(&["create", "-f", "-"], &pod("plain", "1m"));
+    let p = json(&s.ok(&["get", "pod", "plain", "-o", "json"]));
+    assert_eq!(p["spec"]["priority"], 42);
+    assert_eq!(p["spec"]["priorityClassName"], "everyday");
+}

@@ -28,6 +28,9 @@ impl Storage {
         if is(res, "batch", "Job") {
             job_selector(obj);
         }
+        if is(res, "", "Pod") {
+            self.admit_priority(obj).await?;
+        }
         Ok(())
     }
 
