@@ -246,6 +246,11 @@ pub enum ApiError {
     /// 429 TooManyRequests.
     #[error("{0}")]
     TooManyRequests(String),
+    /// 429 TooManyRequests from the eviction subresource: the pod's PodDisruptionBudget allows
+    /// no disruption now; the cause (reason `DisruptionBudget`) says why.
+    /// The second field is `details.retryAfterSeconds` (0: unset).
+    #[error("Cannot evict pod as it would violate the pod's disruption budget.")]
+    DisruptionBudget(String, i32),
     /// 500 InternalError: a bug or a backend failure.
     #[error("Internal error occurred: {0}")]
     Internal(String),
@@ -295,7 +300,7 @@ impl ApiError {
             ApiError::Expired(_) => 410,
             ApiError::TooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::TooManyRequests(_) => 429,
+            ApiError::TooManyRequests(_) | ApiError::DisruptionBudget(..) => 429,
             ApiError::Internal(_) => 500,
             ApiError::Unavailable(_) => 503,
             ApiError::Timeout(_) => 504,
@@ -317,7 +322,7 @@ impl ApiError {
             ApiError::Expired(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            ApiError::TooManyRequests(_) => "TooManyRequests",
+            ApiError::TooManyRequests(_) | ApiError::DisruptionBudget(..) => "TooManyRequests",
             ApiError::Internal(_) => "InternalError",
             ApiError::Unavailable(_) => "ServiceUnavailable",
             ApiError::Timeout(_) => "Timeout",
@@ -343,6 +348,13 @@ impl ApiError {
             ApiError::ApplyConflict(_, causes) => Some(
                 json!({"causes": causes.iter().map(|(f, m)| json!({"reason": "FieldManagerConflict", "message": m, "field": f})).collect::<Vec<_>>()}),
             ),
+            ApiError::DisruptionBudget(cause, retry) => {
+                let mut d = json!({"causes": [{"reason": "DisruptionBudget", "message": cause}]});
+                if *retry > 0 {
+                    d["retryAfterSeconds"] = json!(retry);
+                }
+                Some(d)
+            }
             _ => None,
         };
         if let Some(d) = details {

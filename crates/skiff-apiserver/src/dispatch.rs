@@ -160,7 +160,7 @@ async fn route(
                 "" => true,
                 "status" => res.status_subresource,
                 "scale" => res.scale.is_some(),
-                "binding" => res.group.is_empty() && res.plural == "pods",
+                "binding" | "eviction" => res.group.is_empty() && res.plural == "pods",
                 "finalize" => res.group.is_empty() && res.plural == "namespaces",
                 _ => false,
             };
@@ -195,6 +195,7 @@ async fn route(
             match (cx.info.subresource.as_str(), cx.info.verb.as_str()) {
                 ("scale", _) => handlers::subresource::scale(&cx).await,
                 ("binding", "create") => handlers::subresource::binding(&cx).await,
+                ("eviction", "create") => handlers::eviction::evict(&cx).await,
                 (_, "get") => handlers::read::get(&cx).await,
                 ("", "list") => handlers::read::list(&cx).await,
                 ("", "watch") => handlers::watch::watch(cx).await,

@@ -6,13 +6,31 @@ use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, ReplicationController};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ResourceQuota;
+use k8s_openapi::api::core::v1::{
+    Endpoints, Node, PersistentVolumeClaim, Pod, ReplicationController, Service,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Api;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Informers of every kind the controllers read.
 pub struct Informers {
+    /// Node Leases (namespace kube-node-lease).
+    pub node_leases: Arc<Informer<Lease>>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Arc<Informer<PodDisruptionBudget>>,
+    /// ResourceQuotas.
+    pub quotas: Arc<Informer<ResourceQuota>>,
+    /// Services.
+    pub services: Arc<Informer<Service>>,
+    /// Endpoints.
+    pub endpoints: Arc<Informer<Endpoints>>,
+    /// EndpointSlices.
+    pub endpoint_slices: Arc<Informer<EndpointSlice>>,
     /// Pods.
     pub pods: Arc<Informer<Pod>>,
     /// ReplicaSets.
@@ -43,6 +61,12 @@ impl Informers {
         let c = client;
         Self {
             pods: Informer::new(Api::all(c.clone())),
+            node_leases: Informer::new(Api::namespaced(c.clone(), "kube-node-lease")),
+            pdbs: Informer::new(Api::all(c.clone())),
+            quotas: Informer::new(Api::all(c.clone())),
+            services: Informer::new(Api::all(c.clone())),
+            endpoints: Informer::new(Api::all(c.clone())),
+            endpoint_slices: Informer::new(Api::all(c.clone())),
             replica_sets: Informer::new(Api::all(c.clone())),
             deployments: Informer::new(Api::all(c.clone())),
             replication_controllers: Informer::new(Api::all(c.clone())),
@@ -60,6 +84,12 @@ impl Informers {
     pub async fn run(&self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let tasks = vec![
             tokio::spawn(self.pods.clone().run(stop.clone())),
+            tokio::spawn(self.node_leases.clone().run(stop.clone())),
+            tokio::spawn(self.pdbs.clone().run(stop.clone())),
+            tokio::spawn(self.quotas.clone().run(stop.clone())),
+            tokio::spawn(self.services.clone().run(stop.clone())),
+            tokio::spawn(self.endpoints.clone().run(stop.clone())),
+            tokio::spawn(self.endpoint_slices.clone().run(stop.clone())),
             tokio::spawn(self.replica_sets.clone().run(stop.clone())),
             tokio::spawn(self.deployments.clone().run(stop.clone())),
             tokio::spawn(self.replication_controllers.clone().run(stop.clone())),
@@ -71,6 +101,14 @@ impl Informers {
             tokio::spawn(self.claims.clone().run(stop.clone())),
             tokio::spawn(self.nodes.clone().run(stop.clone())),
         ];
+        tokio::join!(
+            self.node_leases.wait_synced(),
+            self.pdbs.wait_synced(),
+            self.quotas.wait_synced(),
+            self.services.wait_synced(),
+            self.endpoints.wait_synced(),
+            self.endpoint_slices.wait_synced(),
+        );
         tokio::join!(
             self.pods.wait_synced(),
             self.replica_sets.wait_synced(),
@@ -91,6 +129,18 @@ impl Informers {
 /// The caches, for reconcilers.
 #[derive(Clone)]
 pub struct Caches {
+    /// Node Leases (namespace kube-node-lease).
+    pub node_leases: Arc<Cache<Lease>>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Arc<Cache<PodDisruptionBudget>>,
+    /// ResourceQuotas.
+    pub quotas: Arc<Cache<ResourceQuota>>,
+    /// Services.
+    pub services: Arc<Cache<Service>>,
+    /// Endpoints.
+    pub endpoints: Arc<Cache<Endpoints>>,
+    /// EndpointSlices.
+    pub endpoint_slices: Arc<Cache<EndpointSlice>>,
     /// Pods.
     pub pods: Arc<Cache<Pod>>,
     /// ReplicaSets.
@@ -120,6 +170,12 @@ impl Informers {
     pub fn caches(&self) -> Caches {
         Caches {
             pods: self.pods.cache(),
+            node_leases: self.node_leases.cache(),
+            pdbs: self.pdbs.cache(),
+            quotas: self.quotas.cache(),
+            services: self.services.cache(),
+            endpoints: self.endpoints.cache(),
+            endpoint_slices: self.endpoint_slices.cache(),
             replica_sets: self.replica_sets.cache(),
             deployments: self.deployments.cache(),
             replication_controllers: self.replication_controllers.cache(),

@@ -8,42 +8,82 @@
 //! - [`serviceaccount`]: a `default` ServiceAccount in every namespace.
 //! - [`workloads`]: ReplicaSet, ReplicationController, Deployment, Job, CronJob, StatefulSet
 //!   and DaemonSet drivers over the shared [`informers`].
+//! - [`network`]: Endpoints and EndpointSlices of Services with selectors.
+//! - [`nodelifecycle`]: silent nodes become Unknown and tainted; their pods are evicted.
+//! - [`disruption`]: PodDisruptionBudget status.
+//! - [`quota`]: ResourceQuota usage.
 //! - [`runtime`]: caches, informers, the work queue and expectations they share.
 
+pub mod disruption;
 pub mod gc;
 pub mod informers;
 pub mod namespace;
+pub mod network;
+pub mod nodelifecycle;
+pub mod quota;
 pub mod runtime;
 pub mod serviceaccount;
 pub mod workloads;
 
 use tokio::sync::watch;
 
-/// Settings of the controller manager: its leader election.
-pub type Options = skiff_leader::Config;
+/// Settings of the controller manager.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Leader election (upstream's Lease kube-system/kube-controller-manager by default).
+    pub leader: skiff_leader::Config,
+    /// What the controllers are told.
+    pub settings: Settings,
+}
 
-/// Upstream's Lease for the controller manager (kube-system/kube-controller-manager).
+/// Settings of the controllers themselves.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Node lifecycle: grace periods before a silent node is marked Unknown.
+    pub node_lifecycle: skiff_controllers::nodelifecycle::Options,
+}
+
+/// Upstream's defaults.
 pub fn default_options() -> Options {
-    skiff_leader::Config::new("kube-system", "kube-controller-manager")
+    Options {
+        leader: skiff_leader::Config::new("kube-system", "kube-controller-manager"),
+        settings: Settings::default(),
+    }
 }
 
 /// Runs the controller manager until `stop` turns true: waits to lead, runs every controller
 /// while leading, and stops them if leadership is lost (then competes again).
 pub async fn run(client: kube::Client, opts: Options, stop: watch::Receiver<bool>) {
     let c = client.clone();
-    skiff_leader::run_leading(client, opts, stop, move |stop| {
-        run_controllers(c.clone(), stop)
+    let settings = opts.settings;
+    skiff_leader::run_leading(client, opts.leader, stop, move |stop| {
+        run_controllers(c.clone(), settings.clone(), stop)
     })
     .await
 }
 
-async fn run_controllers(client: kube::Client, stop: watch::Receiver<bool>) {
+async fn run_controllers(client: kube::Client, settings: Settings, stop: watch::Receiver<bool>) {
+    let informers = informers::Informers::new(&client);
+    let workloads = workloads::Controllers::new(client.clone(), &informers);
+    let network = network::Controllers::new(client.clone(), &informers);
+    let nodes = nodelifecycle::Controller::new(client.clone(), &informers, settings.node_lifecycle);
+    let budgets = disruption::Controller::new(client.clone(), &informers);
+    let quotas = quota::Controller::new(client.clone(), &informers);
+    let watches = informers.run(&stop).await;
+    tracing::info!("controller manager: caches loaded");
     tokio::join!(
         namespace::run(client.clone(), stop.clone()),
         serviceaccount::run(client.clone(), stop.clone()),
-        workloads::run(client.clone(), stop.clone()),
+        workloads.run(stop.clone()),
+        network.run(stop.clone()),
+        nodes.run(stop.clone()),
+        budgets.run(stop.clone()),
+        quotas.run(stop.clone()),
         gc::run(client, stop),
     );
+    for w in watches {
+        let _ = w.await;
+    }
 }
 
 /// A future that completes when `stop` turns true (for kube-runtime's graceful shutdown).

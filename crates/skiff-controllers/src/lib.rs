@@ -15,6 +15,13 @@
 //! - [`cronjob`]: cron schedules, time zones, concurrency policy, history limits.
 //! - [`daemonset`]: one pod per eligible node (selector, affinity, taints), rolling update
 //!   with maxUnavailable or maxSurge.
+//! - [`endpoints`]: the Endpoints of each Service with a selector, repacked and capped at 1000.
+//! - [`disruption`]: PodDisruptionBudget status, and the budget checks of the eviction
+//!   subresource.
+//! - [`nodelifecycle`]: node heartbeats, Unknown conditions, condition taints and
+//!   NoExecute taint eviction (the DefaultTolerationSeconds admission is in skiff-apiserver).
+//! - [`resourcequota`]: ResourceQuota usage by resource and scope.
+//! - [`endpointslice`]: the EndpointSlices of each Service with a selector, updated in place.
 //! - [`pods`]: pod readiness, availability and upstream's ranking of pods to delete.
 //! - [`hash`]: the pod-template-hash.
 //! - [`ownership`]: controller references, selectors over typed objects, adopt and release.
@@ -43,12 +50,17 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod event;
 pub mod hash;
 pub mod job;
+pub mod nodelifecycle;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod statefulset;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! the `pods/binding` subresource, and reports failures like upstream: `PodScheduled=False`
 //! (reason `Unschedulable`, upstream's message) and a `FailedScheduling` event.
 
+mod context;
 mod report;
 
 use futures::{Stream, StreamExt};
@@ -176,6 +177,8 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
     // A Send RNG seeded from the OS: randomness enters the pure core only through this value.
     let mut rng: rand::rngs::StdRng = rand::SeedableRng::from_os_rng();
     let mut feed = changes(&client);
+    let mut context_feed = context::changes(&client);
+    let mut context = context::Context::default();
     loop {
         let wake = s
             .queue
@@ -198,9 +201,11 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
                 None => return,
             },
             Some(b) = bound_rx.recv() => s.on_bound(b),
+            Some(c) = context_feed.next() => context.apply(c),
             _ = tokio::time::sleep(wake) => {}
             _ = stop.changed() => return,
         }
+        context.install(&mut s.snapshot);
         let now = s.now();
         s.queue.flush(now);
         while let Some(qp) = s.queue.pop(s.now()) {

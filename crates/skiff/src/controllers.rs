@@ -10,6 +10,8 @@ pub struct ControllersArgs {
     /// Kubeconfig of the cluster to manage (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    flags: crate::flags::ControllerFlags,
 }
 
 /// A kube client from a kubeconfig file.
@@ -71,7 +73,7 @@ pub async fn run(args: ControllersArgs) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(skiff_controller_manager::run(
         client,
-        skiff_controller_manager::default_options(),
+        args.flags.options(),
         stop_rx,
     ));
     eprintln!("skiff: controller manager started (waiting for leadership of kube-system/kube-controller-manager)");

@@ -1,6 +1,7 @@
 //! The `skiff` binary: subcommands that wire the components together. No decisions live here.
 
 mod controllers;
+mod flags;
 mod server;
 
 /// mimalloc instead of glibc malloc: the API server allocates many short-lived JSON values
@@ -35,6 +36,10 @@ enum Command {
     Controllers(controllers::ControllersArgs),
     /// Run the scheduler alone against a cluster: places pending pods on nodes.
     Scheduler(controllers::SchedulerArgs),
+    /// Simulated nodes (like kwok): register N fake nodes, keep their Leases fresh and play
+    /// the kubelet's part for their pods (Running, Ready, pod IPs; Job pods complete or fail
+    /// when annotated). For scale tests and for testing controllers and scheduling policies.
+    Sim(skiff_sim::SimArgs),
 }
 
 fn main() {
@@ -60,6 +65,7 @@ fn main() {
             Command::Server(args) => server::run(args).await,
             Command::Controllers(args) => controllers::run(args).await,
             Command::Scheduler(args) => controllers::run_scheduler(args).await,
+            Command::Sim(args) => skiff_sim::run(args).await,
         }
     });
     if let Err(e) = result {

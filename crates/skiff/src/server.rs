@@ -7,58 +7,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Parses a duration like Go's `time.ParseDuration` for the common units: `300ms`, `30s`,
-/// `5m`, `1h`, `1h30m`; a bare number is seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?} (use e.g. 30s, 5m, 1h)"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            u => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {u:?} (use ms, s, m or h)"
-                ))
-            }
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("m").is_err());
-    }
-}
-
 /// Flags of `skiff server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -87,8 +35,10 @@ pub struct ServerArgs {
     /// How often store history older than one interval is compacted, e.g. `5m`, `30s`
     /// (`0` never compacts). Watches can resume from within the kept history; older
     /// resourceVersions get 410 Gone.
-    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = crate::flags::parse_duration)]
     compaction_interval: Duration,
+    #[command(flatten)]
+    controller_flags: crate::flags::ControllerFlags,
     /// Do not run the controller manager in this process (run `skiff controllers` elsewhere).
     #[arg(long)]
     disable_controller_manager: bool,
@@ -174,7 +124,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
         Some(tokio::spawn(skiff_controller_manager::run(
             client,
-            skiff_controller_manager::default_options(),
+            args.controller_flags.options(),
             stop_rx,
         )))
     };

@@ -1,6 +1,7 @@
 //! Handlers of the resource verbs. Each takes a [`Cx`] (the parsed request) and returns a
 //! response or an [`ApiError`].
 
+pub mod eviction;
 pub mod read;
 pub mod subresource;
 pub mod watch;

@@ -11,7 +11,7 @@ mod job;
 mod replicaset;
 mod routing;
 mod statefulset;
-mod write;
+pub(crate) mod write;
 
 pub use write::Error;
 
@@ -77,46 +77,54 @@ impl Ctx {
     }
 }
 
-/// Runs every workload controller until `stop` turns true.
-pub async fn run(client: kube::Client, stop: watch::Receiver<bool>) {
-    let informers = Informers::new(&client);
-    let queues = Queues {
-        rs: Queue::new(),
-        rc: Queue::new(),
-        deploy: Queue::new(),
-        job: Queue::new(),
-        cron: Queue::new(),
-        sts: Queue::new(),
-        ds: Queue::new(),
-    };
-    routing::register(&informers, &queues);
-    let ctx = Arc::new(Ctx {
-        client,
-        caches: informers.caches(),
-        expectations: Expectations::default(),
-    });
-    let watches = informers.run(&stop).await;
-    tracing::info!("workload controllers: caches loaded");
-    macro_rules! workers {
-        ($name:literal, $queue:expr, $n:expr, $sync:path) => {{
-            let c = ctx.clone();
-            run_workers($name, $queue.clone(), $n, stop.clone(), move |k| {
-                let c = c.clone();
-                async move { $sync(c, k).await }
-            })
-        }};
+/// The workload controllers, hooked to the shared informers.
+pub struct Controllers {
+    ctx: Arc<Ctx>,
+    queues: Queues,
+}
+
+impl Controllers {
+    /// Registers the controllers' event handlers; call before the informers run.
+    pub fn new(client: kube::Client, informers: &Informers) -> Self {
+        let queues = Queues {
+            rs: Queue::new(),
+            rc: Queue::new(),
+            deploy: Queue::new(),
+            job: Queue::new(),
+            cron: Queue::new(),
+            sts: Queue::new(),
+            ds: Queue::new(),
+        };
+        routing::register(informers, &queues);
+        let ctx = Arc::new(Ctx {
+            client,
+            caches: informers.caches(),
+            expectations: Expectations::default(),
+        });
+        Self { ctx, queues }
     }
-    tokio::join!(
-        workers!("replicaset", queues.rs, 5, replicaset::sync_rs),
-        workers!("replicationcontroller", queues.rc, 5, replicaset::sync_rc),
-        workers!("deployment", queues.deploy, 5, deployment::sync),
-        workers!("job", queues.job, 5, job::sync_job),
-        workers!("cronjob", queues.cron, 5, job::sync_cron),
-        workers!("statefulset", queues.sts, 5, statefulset::sync),
-        workers!("daemonset", queues.ds, 2, daemonset::sync),
-    );
-    for w in watches {
-        let _ = w.await;
+
+    /// Runs the workers until `stop` turns true (the informers must be running).
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let (ctx, queues) = (self.ctx, self.queues);
+        macro_rules! workers {
+            ($name:literal, $queue:expr, $n:expr, $sync:path) => {{
+                let c = ctx.clone();
+                run_workers($name, $queue.clone(), $n, stop.clone(), move |k| {
+                    let c = c.clone();
+                    async move { $sync(c, k).await }
+                })
+            }};
+        }
+        tokio::join!(
+            workers!("replicaset", queues.rs, 5, replicaset::sync_rs),
+            workers!("replicationcontroller", queues.rc, 5, replicaset::sync_rc),
+            workers!("deployment", queues.deploy, 5, deployment::sync),
+            workers!("job", queues.job, 5, job::sync_job),
+            workers!("cronjob", queues.cron, 5, job::sync_cron),
+            workers!("statefulset", queues.sts, 5, statefulset::sync),
+            workers!("daemonset", queues.ds, 2, daemonset::sync),
+        );
     }
 }
 

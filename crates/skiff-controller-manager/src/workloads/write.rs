@@ -226,6 +226,15 @@ pub(crate) fn merge_diff(old: &serde_json::Value, new: &serde_json::Value) -> se
     }
 }
 
+/// `{"status": <merge patch from old to new>}`.
+fn status_patch<S: Serialize>(old: Option<&S>, status: &S) -> serde_json::Value {
+    let new = serde_json::to_value(status).unwrap_or_default();
+    let old = old
+        .and_then(|o| serde_json::to_value(o).ok())
+        .unwrap_or_else(|| json!({}));
+    json!({ "status": merge_diff(&old, &new) })
+}
+
 /// Writes `status` through the status subresource as a merge patch from the cached `old`
 /// status, so fields the planner dropped are removed too.
 pub(crate) async fn patch_status<K, S>(
@@ -239,13 +248,82 @@ where
     K: Resource + Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
-    let new = serde_json::to_value(status).unwrap_or_default();
-    let old = old
-        .and_then(|o| serde_json::to_value(o).ok())
-        .unwrap_or_else(|| json!({}));
-    let patch = json!({ "status": merge_diff(&old, &new) });
+    let patch = status_patch(old, status);
     api.patch_status(name, &pp(manager), &Patch::Merge(&patch))
         .await
+}
+
+/// [`patch_status`] guarded by the resourceVersion the status was computed from (409 if the
+/// object changed since), for statuses other writers also change.
+pub(crate) async fn patch_status_at<K, S>(
+    api: &Api<K>,
+    name: &str,
+    resource_version: Option<&str>,
+    old: Option<&S>,
+    status: &S,
+    manager: &str,
+) -> Result<K, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
+    let mut patch = status_patch(old, status);
+    patch["metadata"] = json!({ "resourceVersion": resource_version });
+    api.patch_status(name, &pp(manager), &Patch::Merge(&patch))
+        .await
+}
+
+/// The object an Event is about.
+pub(crate) struct Involved<'a> {
+    pub api_version: &'a str,
+    pub kind: &'a str,
+    /// None for cluster-scoped objects (their events go to `default`, like upstream).
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+    pub uid: Option<&'a str>,
+}
+
+/// Records a core/v1 Event about `obj` (best effort, like upstream's event recorder).
+pub(crate) async fn record<K: Resource<DynamicType = ()>>(
+    client: &kube::Client,
+    obj: &K,
+    source: &str,
+    e: &skiff_controllers::event::Event,
+) {
+    let (api_version, kind) = (K::api_version(&()), K::kind(&()));
+    let m = obj.meta();
+    let involved = Involved {
+        api_version: &api_version,
+        kind: &kind,
+        namespace: m.namespace.as_deref(),
+        name: m.name.as_deref().unwrap_or_default(),
+        uid: m.uid.as_deref(),
+    };
+    record_on(client, &involved, source, e).await
+}
+
+/// Records a core/v1 Event about `involved`.
+pub(crate) async fn record_on(
+    client: &kube::Client,
+    involved: &Involved<'_>,
+    source: &str,
+    e: &skiff_controllers::event::Event,
+) {
+    let ns = involved.namespace.unwrap_or("default");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ev = json!({
+        "metadata": {"generateName": format!("{}.", involved.name), "namespace": ns},
+        "involvedObject": {"apiVersion": involved.api_version, "kind": involved.kind, "name": involved.name, "namespace": involved.namespace, "uid": involved.uid},
+        "reason": e.reason, "message": e.message,
+        "type": match e.type_ { skiff_controllers::event::EventType::Normal => "Normal", skiff_controllers::event::EventType::Warning => "Warning" },
+        "source": {"component": source}, "reportingComponent": source, "count": 1,
+        "firstTimestamp": now, "lastTimestamp": now,
+    });
+    if let Ok(ev) = serde_json::from_value::<CoreEvent>(ev) {
+        let _ = Api::<CoreEvent>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &ev)
+            .await;
+    }
 }
 
 #[cfg(test)]
@@ -264,33 +342,5 @@ mod tests {
         let mut patched = old.clone();
         json_patch::merge(&mut patched, &merge_diff(&old, &new));
         assert_eq!(patched, new);
-    }
-}
-
-/// Records a core/v1 Event about `obj` (best effort, like upstream's event recorder).
-pub(crate) async fn record<K: Resource<DynamicType = ()>>(
-    client: &kube::Client,
-    obj: &K,
-    source: &str,
-    e: &skiff_controllers::event::Event,
-) {
-    let ns = obj
-        .meta()
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let ev = json!({
-        "metadata": {"generateName": format!("{}.", obj.meta().name.clone().unwrap_or_default()), "namespace": ns},
-        "involvedObject": {"apiVersion": K::api_version(&()), "kind": K::kind(&()), "name": obj.meta().name, "namespace": obj.meta().namespace, "uid": obj.meta().uid},
-        "reason": e.reason, "message": e.message,
-        "type": match e.type_ { skiff_controllers::event::EventType::Normal => "Normal", skiff_controllers::event::EventType::Warning => "Warning" },
-        "source": {"component": source}, "reportingComponent": source, "count": 1,
-        "firstTimestamp": now, "lastTimestamp": now,
-    });
-    if let Ok(ev) = serde_json::from_value::<CoreEvent>(ev) {
-        let _ = Api::<CoreEvent>::namespaced(client.clone(), &ns)
-            .create(&PostParams::default(), &ev)
-            .await;
     }
 }

@@ -232,3 +232,49 @@ pub fn eventually(what: &str, f: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A running `skiff sim` against a [`Server`]: simulated nodes whose pods turn Running.
+pub struct Sim {
+    child: Child,
+}
+
+impl Server {
+    /// Starts `skiff sim --nodes <nodes>` with extra flags, and waits until its nodes are
+    /// registered and Ready.
+    pub fn sim(&self, nodes: usize, extra: &[&str]) -> Sim {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("sim.log"))
+            .expect("sim log");
+        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(["sim", "--nodes", &nodes.to_string(), "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start skiff sim");
+        let sim = Sim { child };
+        eventually(&format!("{nodes} simulated nodes Ready"), || {
+            let out = self.kubectl(&[
+                "get",
+                "nodes",
+                "-l",
+                "type=skiff-sim",
+                "-o",
+                "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            text.lines().filter(|l| *l == "True").count() >= nodes
+        });
+        sim
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,78 @@
+//! Flags shared by several subcommands, and their parsers.
+
+use clap::Args;
+use std::time::Duration;
+
+/// Parses a duration like Go's `time.ParseDuration` for the common units: `300ms`, `30s`,
+/// `5m`, `1h`, `1h30m`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?} (use e.g. 30s, 5m, 1h)"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            u => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {u:?} (use ms, s, m or h)"
+                ))
+            }
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}
+
+/// Flags of the controller manager (in `skiff server` and `skiff controllers`).
+#[derive(Debug, Args)]
+pub struct ControllerFlags {
+    /// How long a node may go without a heartbeat (Lease renewal or status update) before
+    /// its conditions become Unknown and it is tainted unreachable, e.g. `40s`.
+    #[arg(long, default_value = "40s", value_name = "DURATION", value_parser = parse_duration)]
+    node_monitor_grace_period: Duration,
+    /// The same for a node that has never reported Ready, counted from its registration.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    node_startup_grace_period: Duration,
+}
+
+impl ControllerFlags {
+    /// The controller manager's options.
+    pub fn options(&self) -> skiff_controller_manager::Options {
+        let mut o = skiff_controller_manager::default_options();
+        o.settings.node_lifecycle.node_monitor_grace_period = self.node_monitor_grace_period;
+        o.settings.node_lifecycle.node_startup_grace_period = self.node_startup_grace_period;
+        o
+    }
+}

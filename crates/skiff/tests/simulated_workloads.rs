@@ -1,0 +1,299 @@
+//! Workload controllers against simulated nodes (`skiff sim`): rolling updates that keep
+//! enough pods available, `kubectl rollout status|history|undo`, DaemonSets that follow
+//! nodes, StatefulSets that create ordinals in order with their claims, Jobs that complete
+//! or fail, and CronJobs that start Jobs.
+
+mod common;
+use common::{eventually, json, Server};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+const WEB: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 6
+  strategy:
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 1}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: c
+        image: web:1
+"#;
+
+#[test]
+fn a_rolling_update_keeps_enough_pods_available_and_undo_restores_the_template() {
+    let s = Server::start();
+    let _sim = s.sim(4, &[]);
+    s.apply_ok(&["apply", "-f", "-"], WEB);
+    s.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+
+    // Sample availability while the new image rolls out.
+    let (stop, lowest) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicI64::new(i64::MAX)),
+    );
+    let sampler = {
+        let (stop, lowest) = (stop.clone(), lowest.clone());
+        let mut cmd = s.kubectl_cmd(&[
+            "get",
+            "deployment",
+            "web",
+            "-w",
+            "-o",
+            "jsonpath={.status.availableReplicas}{\"\\n\"}",
+        ]);
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let n = line
+                    .ok()
+                    .and_then(|l| l.trim().parse::<i64>().ok())
+                    .unwrap_or(0);
+                lowest.fetch_min(n, Ordering::SeqCst);
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.ok(&["set", "image", "deployment/web", "c=web:2"]);
+    let out = s.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    stop.store(true, Ordering::SeqCst);
+    s.ok(&["annotate", "deployment/web", "poke=1"]); // one more event ends the sampler
+    let _ = sampler.join();
+    let low = lowest.load(Ordering::SeqCst);
+    assert!(low != i64::MAX, "the availability sampler saw no status");
+    assert!(
+        low >= 5,
+        "availability dropped to {low} (replicas 6, maxUnavailable 1)"
+    );
+    let images = s.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].spec.containers[0].image}",
+    ]);
+    assert!(images.split(' ').all(|i| i == "web:2"), "{images}");
+
+    let history = s.ok(&["rollout", "history", "deployment/web"]);
+    assert!(
+        history.contains("REVISION") && history.contains('1') && history.contains('2'),
+        "{history}"
+    );
+    s.ok(&["rollout", "undo", "deployment/web"]);
+    s.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let d = json(&s.ok(&["get", "deployment", "web", "-o", "json"]));
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:1"
+    );
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    eventually("old image everywhere again", || {
+        let images = s.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ]);
+        images.split(' ').filter(|i| *i == "web:1").count() == 6 && !images.contains("web:2")
+    });
+}
+
+fn count_lines(s: &Server, args: &[&str]) -> usize {
+    s.ok(args).lines().filter(|l| !l.is_empty()).count()
+}
+
+#[test]
+fn a_daemonset_covers_untainted_nodes_and_follows_new_ones() {
+    let s = Server::start();
+    let _sim = s.sim(3, &[]);
+    let _tainted = s.sim(
+        1,
+        &["--name-prefix", "gpu-", "--taint", "gpu=yes:NoSchedule"],
+    );
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - {name: c, image: agent:1}\n",
+    );
+    let nodes = || {
+        let mut v: Vec<String> = s
+            .ok(&[
+                "get",
+                "pods",
+                "-l",
+                "app=agent",
+                "--field-selector",
+                "status.phase=Running",
+                "-o",
+                "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
+            ])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    eventually("one agent per untainted node", || {
+        nodes() == ["sim-node-0", "sim-node-1", "sim-node-2"]
+    });
+    let _late = s.sim(1, &["--name-prefix", "late-"]);
+    eventually("the new node gets an agent", || {
+        nodes().len() == 4 && nodes().contains(&"late-0".to_string())
+    });
+    let ds = json(&s.ok(&["get", "daemonset", "agent", "-o", "json"]));
+    eventually("DaemonSet status counts 4", || {
+        let ds = json(&s.ok(&["get", "daemonset", "agent", "-o", "json"]));
+        ds["status"]["desiredNumberScheduled"] == 4 && ds["status"]["numberReady"] == 4
+    });
+    assert_eq!(ds["metadata"]["name"], "agent");
+    assert_eq!(
+        count_lines(&s, &["get", "pods", "-l", "app=agent", "-o", "name"]),
+        4
+    );
+}
+
+#[test]
+fn a_statefulset_creates_ordinals_in_order_with_their_claims() {
+    let s = Server::start();
+    let _sim = s.sim(3, &[]);
+    // Record the order in which pods appear.
+    let mut watch = s
+        .kubectl_cmd(&[
+            "get",
+            "pods",
+            "-l",
+            "app=db",
+            "-w",
+            "-o",
+            "jsonpath={.metadata.name}{\"\\n\"}",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = watch.stdout.take().unwrap();
+    let seen = std::thread::spawn(move || {
+        let mut order: Vec<String> = Vec::new();
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if !order.contains(&line) {
+                order.push(line);
+            }
+            if order.len() == 3 {
+                break;
+            }
+        }
+        order
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  replicas: 3\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: c\n        image: db:1\n        volumeMounts: [{name: data, mountPath: /data}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources: {requests: {storage: 1Gi}}\n",
+    );
+    s.ok(&["rollout", "status", "statefulset/db", "--timeout=60s"]);
+    let order = seen.join().unwrap();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert_eq!(order, ["db-0", "db-1", "db-2"]);
+    let claims = s.ok(&["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"]);
+    assert_eq!(claims, "data-db-0 data-db-1 data-db-2");
+    let pod = json(&s.ok(&["get", "pod", "db-1", "-o", "json"]));
+    assert_eq!(pod["spec"]["hostname"], "db-1");
+    assert_eq!(
+        pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-db-1"
+    );
+}
+
+#[test]
+fn jobs_complete_or_fail_and_a_cronjob_starts_jobs() {
+    let s = Server::start();
+    let _sim = s.sim(2, &[]);
+    // The CronJob first: its minute boundary may be up to a minute away.
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: tick\nspec:\n  schedule: \"*/1 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        metadata:\n          annotations: {sim.skiff.dev/complete-after: 1s}\n        spec:\n          restartPolicy: Never\n          containers:\n          - {name: c, image: tick:1}\n",
+    );
+    let job = |name: &str, annotation: &str, extra: &str| {
+        format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n{extra}  template:\n    metadata:\n      annotations: {{{annotation}: 1s}}\n    spec:\n      restartPolicy: Never\n      containers:\n      - {{name: c, image: work:1}}\n")
+    };
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &job(
+            "batch",
+            "sim.skiff.dev/complete-after",
+            "  completions: 5\n  parallelism: 2\n",
+        ),
+    );
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &job("broken", "sim.skiff.dev/fail-after", "  backoffLimit: 0\n"),
+    );
+    s.ok(&[
+        "wait",
+        "job/batch",
+        "--for=condition=Complete",
+        "--timeout=60s",
+    ]);
+    let j = json(&s.ok(&["get", "job", "batch", "-o", "json"]));
+    assert_eq!(j["status"]["succeeded"], 5);
+    s.ok(&[
+        "wait",
+        "job/broken",
+        "--for=condition=Failed",
+        "--timeout=60s",
+    ]);
+    let j = json(&s.ok(&["get", "job", "broken", "-o", "json"]));
+    let failed = j["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .cloned()
+        .unwrap();
+    assert_eq!(failed["reason"], "BackoffLimitExceeded");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(75);
+    loop {
+        let owners = s.ok(&[
+            "get",
+            "jobs",
+            "-o",
+            "jsonpath={.items[*].metadata.ownerReferences[0].name}",
+        ]);
+        if owners.contains("tick") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CronJob started no Job"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let cj = json(&s.ok(&["get", "cronjob", "tick", "-o", "json"]));
+    eventually("the CronJob records its schedule", || {
+        let cj = json(&s.ok(&["get", "cronjob", "tick", "-o", "json"]));
+        cj["status"]["lastScheduleTime"].is_string()
+    });
+    assert_eq!(cj["metadata"]["name"], "tick");
+}
