@@ -74,11 +74,17 @@ pub fn plan(nodes: &[Node]) -> Plan {
             }
         }
         if n.deleting && n.finalizers.iter().any(|f| f == FOREGROUND) {
-            if deps.is_empty() {
+            // Every dependent goes, but only those with blockOwnerDeletion hold the owner back.
+            p.delete_for_foreground
+                .extend(deps.iter().filter(|d| !nodes[**d].deleting));
+            let blocking = deps.iter().any(|d| {
+                nodes[*d]
+                    .owners
+                    .iter()
+                    .any(|o| o.uid == n.uid && o.block_owner_deletion == Some(true))
+            });
+            if !blocking {
                 p.remove_finalizer.push((i, FOREGROUND));
-            } else {
-                p.delete_for_foreground
-                    .extend(deps.iter().filter(|d| !nodes[**d].deleting));
             }
         }
         if !n.owners.is_empty()
@@ -284,12 +290,20 @@ mod tests {
 
     #[test]
     fn foreground_deletes_dependents_first() {
-        let p = plan(&[
-            node("d", &[], &[FOREGROUND], true),
-            node("rs", &["d"], &[], false),
-        ]);
+        let mut rs = node("rs", &["d"], &[], false);
+        rs.owners[0].block_owner_deletion = Some(true);
+        let p = plan(&[node("d", &[], &[FOREGROUND], true), rs.clone()]);
         assert_eq!(p.delete_for_foreground, vec![1]);
+        assert!(
+            p.remove_finalizer.is_empty(),
+            "a blocking dependent holds the owner"
+        );
         let p = plan(&[node("d", &[], &[FOREGROUND], true)]);
+        assert_eq!(p.remove_finalizer, vec![(0, FOREGROUND)]);
+        // A dependent without blockOwnerDeletion is deleted but does not hold the owner back.
+        rs.owners[0].block_owner_deletion = None;
+        let p = plan(&[node("d", &[], &[FOREGROUND], true), rs]);
+        assert_eq!(p.delete_for_foreground, vec![1]);
         assert_eq!(p.remove_finalizer, vec![(0, FOREGROUND)]);
     }
 }
