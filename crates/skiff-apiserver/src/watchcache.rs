@@ -34,7 +34,7 @@ pub enum Change {
 }
 
 /// One change to one object.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct CachedEvent {
     /// The store key.
     pub key: String,
@@ -46,6 +46,27 @@ pub struct CachedEvent {
     pub prev: Option<Arc<Value>>,
     /// The revision of the change.
     pub revision: i64,
+    /// The object encoded as JSON per served version (`apiVersion`), computed by the first
+    /// watcher that needs it and shared by the others.
+    encoded: std::sync::Mutex<Vec<(String, bytes::Bytes)>>,
+}
+
+impl CachedEvent {
+    /// The object's JSON encoding for `version`, made once by `encode` and then shared.
+    pub fn encoded(&self, version: &str, encode: impl FnOnce(&Value) -> Vec<u8>) -> bytes::Bytes {
+        {
+            let cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, b)) = cache.iter().find(|(v, _)| v == version) {
+                return b.clone();
+            }
+        }
+        let bytes = bytes::Bytes::from(encode(&self.object));
+        let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+        if !cache.iter().any(|(v, _)| v == version) {
+            cache.push((version.to_string(), bytes.clone()));
+        }
+        bytes
+    }
 }
 
 /// What a watch stream yields.
@@ -57,11 +78,39 @@ pub enum Item {
     Progress(i64),
 }
 
+/// A replay-window entry: the raw stored bytes (shared with the store's buffers), parsed
+/// again only when a watch resumes from inside the window. Keeping decoded values here cost
+/// about ten times the memory.
+struct Recorded {
+    key: String,
+    change: Change,
+    revision: i64,
+    value: bytes::Bytes,
+    prev: Option<(bytes::Bytes, i64)>,
+}
+
+impl Recorded {
+    fn event(&self) -> Option<Arc<CachedEvent>> {
+        Some(Arc::new(CachedEvent {
+            key: self.key.clone(),
+            change: self.change,
+            object: Arc::new(with_rv(&self.value, self.revision)?),
+            prev: self
+                .prev
+                .as_ref()
+                .and_then(|(v, r)| with_rv(v, *r))
+                .map(Arc::new),
+            revision: self.revision,
+            encoded: Default::default(),
+        }))
+    }
+}
+
 #[derive(Default)]
 struct State {
     objects: BTreeMap<String, Arc<Value>>,
     revision: i64,
-    window: VecDeque<Arc<CachedEvent>>,
+    window: VecDeque<Recorded>,
     /// Every event with a revision above this is in `window`.
     window_start: i64,
 }
@@ -89,12 +138,18 @@ fn with_rv(bytes: &[u8], rev: i64) -> Option<Value> {
 
 /// Converts a store event into a cache event.
 pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
-    let rev = ev.kv.mod_revision;
-    let prev = ev
+    let mut ce = convert_new(ev)?;
+    ce.prev = ev
         .prev
         .as_ref()
         .and_then(|p| with_rv(&p.value, p.mod_revision))
         .map(Arc::new);
+    Some(ce)
+}
+
+/// [`convert`] without decoding the previous value (`prev` left None).
+fn convert_new(ev: &skiff_store::Event) -> Option<CachedEvent> {
+    let rev = ev.kv.mod_revision;
     let (change, object) = match ev.kind {
         EventKind::Put if ev.prev.is_none() => (Change::Added, with_rv(&ev.kv.value, rev)?),
         EventKind::Put => (Change::Modified, with_rv(&ev.kv.value, rev)?),
@@ -104,8 +159,9 @@ pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
         key: ev.kv.key.clone(),
         change,
         object: Arc::new(object),
-        prev,
+        prev: None,
         revision: rev,
+        encoded: Default::default(),
     })
 }
 
@@ -173,7 +229,13 @@ impl WatchCache {
                 }
             }
             WatchItem::Event(ev) => {
-                let Some(ce) = convert(&ev) else { return };
+                // The previous state is the cached object: share it instead of decoding the
+                // store's copy again (half the memory of the replay window).
+                let prev = st.objects.get(&ev.kv.key).cloned();
+                let Some(mut ce) = convert_new(&ev) else {
+                    return;
+                };
+                ce.prev = prev;
                 match ce.change {
                     Change::Deleted => {
                         st.objects.remove(&ce.key);
@@ -184,7 +246,13 @@ impl WatchCache {
                 }
                 st.revision = ce.revision;
                 let ce = Arc::new(ce);
-                st.window.push_back(ce.clone());
+                st.window.push_back(Recorded {
+                    key: ce.key.clone(),
+                    change: ce.change,
+                    revision: ce.revision,
+                    value: ev.kv.value.clone(),
+                    prev: ev.prev.as_ref().map(|p| (p.value.clone(), p.mod_revision)),
+                });
                 if st.window.len() > WINDOW {
                     if let Some(old) = st.window.pop_front() {
                         st.window_start = old.revision;
@@ -274,7 +342,7 @@ impl WatchCache {
                     .window
                     .iter()
                     .filter(|e| e.revision > after && e.key.starts_with(&prefix))
-                    .cloned()
+                    .filter_map(Recorded::event)
                     .collect();
                 drop(st);
                 let p = prefix.clone();

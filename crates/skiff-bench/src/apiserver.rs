@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-struct ServerProcess {
-    child: Child,
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
     _dir: tempfile::TempDir,
-    kubeconfig: std::path::PathBuf,
+    pub(crate) kubeconfig: std::path::PathBuf,
 }
 
 impl Drop for ServerProcess {
@@ -26,14 +26,14 @@ impl Drop for ServerProcess {
     }
 }
 
-async fn client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
+pub(crate) async fn client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     Ok(kube::Client::try_from(cfg)?)
 }
 
 /// Starts the server and returns it with the time until `/readyz` answered ok.
-async fn start(args: &Args, extra: &[&str]) -> Result<(ServerProcess, Duration)> {
+pub(crate) async fn start(args: &Args, extra: &[&str]) -> Result<(ServerProcess, Duration)> {
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     let started = Instant::now();

@@ -4,6 +4,7 @@
 
 mod apiserver;
 mod measure;
+mod scale;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -24,7 +25,17 @@ pub struct Args {
     /// Concurrent watchers for the watch-latency phase.
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
-    /// Replace the section between the `<!-- bench:apiserver -->` markers of this file.
+    /// Which benchmark: `apiserver` (issue 2) or `scale` (scheduling with simulated nodes).
+    #[arg(long, default_value = "apiserver")]
+    pub suite: String,
+    /// `scale`: simulated nodes.
+    #[arg(long, default_value_t = 1_000)]
+    pub nodes: usize,
+    /// `scale`: pods (rounded up to Deployments of 100 replicas).
+    #[arg(long, default_value_t = 30_000)]
+    pub pods: usize,
+    /// Replace the section between the `<!-- bench:<suite> -->` markers of this file (for
+    /// `scale`, the section is `scale-<nodes>`).
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
 }
@@ -32,11 +43,19 @@ pub struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    match apiserver::run(&args).await {
+    let (result, section) = match args.suite.as_str() {
+        "apiserver" => (apiserver::run(&args).await, "apiserver".to_string()),
+        "scale" => (scale::run(&args).await, format!("scale-{}", args.nodes)),
+        other => {
+            eprintln!("skiff-bench: unknown --suite {other:?} (use apiserver or scale)");
+            std::process::exit(2);
+        }
+    };
+    match result {
         Ok(report) => {
             println!("{report}");
             if let Some(path) = &args.write {
-                if let Err(e) = measure::write_section(path, "apiserver", &report) {
+                if let Err(e) = measure::write_section(path, &section, &report) {
                     eprintln!("skiff-bench: cannot update {}: {e}", path.display());
                     std::process::exit(1);
                 }

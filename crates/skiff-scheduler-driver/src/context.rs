@@ -34,11 +34,13 @@ fn key<K: Resource>(o: &K) -> (String, String) {
     )
 }
 
-/// Applies an event to a map; true if it changed.
+/// Applies an event to a map; true if it changed what scheduling reads (`same` says whether
+/// two versions of an object are equivalent for scheduling, e.g. status-only changes).
 fn apply<K: Resource + Clone>(
     map: &mut Objects<K>,
     pending: &mut Option<Objects<K>>,
     e: Event<K>,
+    same: fn(&K, &K) -> bool,
 ) -> bool {
     match e {
         Event::Init => {
@@ -53,10 +55,10 @@ fn apply<K: Resource + Clone>(
             *map = pending.take().unwrap_or_default();
             true
         }
-        Event::Apply(o) => {
-            map.insert(key(&o), o);
-            true
-        }
+        Event::Apply(o) => match map.insert(key(&o), o.clone()) {
+            Some(old) => !same(&old, &o),
+            None => true,
+        },
         Event::Delete(o) => map.remove(&key(&o)).is_some(),
     }
 }
@@ -88,17 +90,32 @@ impl Context {
     /// Applies one change.
     pub fn apply(&mut self, c: ContextChange) {
         let p = &mut self.pending;
+        // Selectors and labels matter to spreading and affinity; PDB status to preemption.
         let changed = match c {
-            ContextChange::Service(e) => apply(&mut self.services, &mut p.services, e),
-            ContextChange::ReplicaSet(e) => apply(&mut self.replica_sets, &mut p.replica_sets, e),
+            ContextChange::Service(e) => apply(&mut self.services, &mut p.services, e, |a, b| {
+                a.spec.as_ref().map(|s| &s.selector) == b.spec.as_ref().map(|s| &s.selector)
+            }),
+            ContextChange::ReplicaSet(e) => {
+                apply(&mut self.replica_sets, &mut p.replica_sets, e, |a, b| {
+                    a.spec.as_ref().map(|s| &s.selector) == b.spec.as_ref().map(|s| &s.selector)
+                })
+            }
             ContextChange::ReplicationController(e) => {
-                apply(&mut self.controllers, &mut p.controllers, e)
+                apply(&mut self.controllers, &mut p.controllers, e, |a, b| {
+                    a.spec.as_ref().map(|s| &s.selector) == b.spec.as_ref().map(|s| &s.selector)
+                })
             }
             ContextChange::StatefulSet(e) => {
-                apply(&mut self.stateful_sets, &mut p.stateful_sets, e)
+                apply(&mut self.stateful_sets, &mut p.stateful_sets, e, |a, b| {
+                    a.spec.as_ref().map(|s| &s.selector) == b.spec.as_ref().map(|s| &s.selector)
+                })
             }
-            ContextChange::Pdb(e) => apply(&mut self.pdbs, &mut p.pdbs, e),
-            ContextChange::Namespace(e) => apply(&mut self.namespaces, &mut p.namespaces, e),
+            ContextChange::Pdb(e) => apply(&mut self.pdbs, &mut p.pdbs, e, |a, b| a == b),
+            ContextChange::Namespace(e) => {
+                apply(&mut self.namespaces, &mut p.namespaces, e, |a, b| {
+                    a.metadata.labels == b.metadata.labels
+                })
+            }
         };
         self.dirty |= changed;
     }

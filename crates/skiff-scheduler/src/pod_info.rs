@@ -210,6 +210,14 @@ impl PodInfo {
         format!("{}/{}", self.namespace, self.name)
     }
 
+    /// Whether [`PodInfo::key`] is `key`, without building it.
+    pub fn has_key(&self, key: &str) -> bool {
+        key.len() == self.namespace.len() + 1 + self.name.len()
+            && key.starts_with(self.namespace.as_str())
+            && key.as_bytes()[self.namespace.len()] == b'/'
+            && key.ends_with(self.name.as_str())
+    }
+
     /// The pod's tolerations.
     pub fn tolerations(&self) -> &[Toleration] {
         self.pod

@@ -168,7 +168,7 @@ impl NodeInfo {
 
     /// Removes a pod by `namespace/name`; returns it if it was there (upstream `RemovePod`).
     pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
-        let i = self.pods.iter().position(|p| p.key() == key)?;
+        let i = self.pods.iter().position(|p| p.has_key(key))?;
         let pod = self.pods.swap_remove(i);
         self.requested.sub(&pod.requests);
         self.requested.scalar.retain(|_, v| *v != 0);
@@ -204,6 +204,9 @@ pub struct Snapshot {
     nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     /// Pods bound to nodes the snapshot does not know (yet), adopted when the node appears.
     orphans: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Where each pod counted on a known node is: `namespace/name` → node name (so removing
+    /// a pod does not scan every node).
+    located: HashMap<String, String>,
     namespace_labels: HashMap<String, Labels>,
     priority_classes: Vec<PriorityClass>,
     pdbs: Vec<PodDisruptionBudget>,
@@ -266,6 +269,7 @@ impl Snapshot {
                 self.nodes.push(info);
                 let last = self.nodes.len() - 1;
                 for p in self.orphans.remove(&name).unwrap_or_default() {
+                    self.located.insert(p.key(), name.clone());
                     self.nodes[last].add_pod(p);
                 }
             }
@@ -300,7 +304,10 @@ impl Snapshot {
         let info = Arc::new(self.pod_info(pod));
         if let Some(node) = info.node_name() {
             match self.index.get(node) {
-                Some(&i) => self.nodes[i].add_pod(info),
+                Some(&i) => {
+                    self.located.insert(info.key(), node.to_string());
+                    self.nodes[i].add_pod(info)
+                }
                 None => self.orphans.entry(node.to_string()).or_default().push(info),
             }
         } else if let Some(node) = info.nominated_node_name().map(str::to_string) {
@@ -320,6 +327,9 @@ impl Snapshot {
             return false;
         };
         let gone = self.nodes.remove(i);
+        for p in &gone.pods {
+            self.located.remove(&p.key());
+        }
         if !gone.pods.is_empty() {
             self.orphans.insert(name.to_string(), gone.pods);
         }
@@ -333,18 +343,27 @@ impl Snapshot {
     /// Adds or replaces a pod by `namespace/name`: bound pods count on their node, unbound
     /// pods with `status.nominatedNodeName` are nominated, terminal pods are dropped.
     pub fn set_pod(&mut self, pod: &Pod) {
-        let key = self.pod_info(pod).key();
+        let key = format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+            pod.metadata.name.as_deref().unwrap_or_default()
+        );
         self.remove_pod(&key);
         self.insert_pod(pod);
     }
 
     /// Removes a pod by `namespace/name` wherever it is; false if it was not there.
     pub fn remove_pod(&mut self, key: &str) -> bool {
-        let mut found = self.nodes.iter_mut().any(|n| n.remove_pod(key).is_some());
+        let mut found = false;
+        if let Some(node) = self.located.remove(key) {
+            if let Some(&i) = self.index.get(&node) {
+                found = self.nodes[i].remove_pod(key).is_some();
+            }
+        }
         for lists in [&mut self.nominated, &mut self.orphans] {
             for list in lists.values_mut() {
                 let before = list.len();
-                list.retain(|p| p.key() != key);
+                list.retain(|p| !p.has_key(key));
                 found |= list.len() != before;
             }
             lists.retain(|_, l| !l.is_empty());
@@ -391,7 +410,9 @@ impl Snapshot {
             spec.node_name = Some(node.to_string());
         }
         let info = Arc::new(self.pod_info(&pod));
-        self.remove_pod(&info.key());
+        let key = info.key();
+        self.remove_pod(&key);
+        self.located.insert(key, node.to_string());
         self.nodes[i].add_pod(info);
         true
     }

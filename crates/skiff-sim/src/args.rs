@@ -65,8 +65,9 @@ pub struct SimArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=2_147_483_647))]
     pub lease_duration: u64,
 
-    /// A node whose kubelet is dead from the start: it never renews its Lease nor updates
-    /// its status or pods (repeatable).
+    /// A node whose kubelet is dead from the start: registered once (status and Lease written
+    /// if the node is new), then it never renews its Lease nor updates its status or pods
+    /// (repeatable).
     #[arg(long, value_name = "NAME")]
     pub stop_heartbeat: Vec<String>,
 
@@ -82,7 +83,11 @@ pub struct SimArgs {
 impl SimArgs {
     /// Validates the flags together and reads `--node-template`. Errors are one line saying
     /// which flag is wrong.
-    pub fn to_options(&self) -> Result<SimOptions, String> {
+    pub fn to_options(&self) -> Result<SimOptions, crate::Error> {
+        self.options().map_err(crate::Error::Options)
+    }
+
+    fn options(&self) -> Result<SimOptions, String> {
         let template = match &self.node_template {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -200,10 +205,14 @@ mod tests {
     #[test]
     fn impossible_combinations_give_one_line() {
         let a = parse(&["--nodes", "300", "--pod-cidr", "10.0.0.0/16"]).unwrap();
-        let e = a.to_options().unwrap_err();
+        let e = a.to_options().unwrap_err().to_string();
         assert!(e.contains("--pod-cidr") && !e.contains('\n'), "{e}");
         let a = parse(&["--nodes", "1", "--node-template", "/nonexistent/node.yaml"]).unwrap();
-        assert!(a.to_options().unwrap_err().starts_with("--node-template"));
+        assert!(a
+            .to_options()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--node-template"));
     }
 
     #[test]

@@ -43,8 +43,9 @@
 //!   deleted with grace period 0, as a kubelet does once its containers have stopped.
 //! - A restarted sim adopts its nodes and leaves pods that already run alone.
 //!
-//! Pure parts (node and pod status construction, IP allocation, durations, QoS, the pod
-//! tracker) have no I/O; [`register`](crate), `heartbeat` and `pods` are the thin drivers.
+//! Pure parts ([`node`] and [`pod_status`] construction, [`cidr`] IP allocation, [`duration`],
+//! [`qos`], [`pod_plan`], the pod [`tracker`], the heartbeat [`spread`]) do no I/O; private
+//! driver modules (registration, heartbeats, the pod watch) await the API calls.
 
 mod args;
 pub mod cidr;
@@ -98,8 +99,9 @@ pub enum Error {
     Client(#[from] kube::Error),
 }
 
-/// Runs the simulation with a client and options until `stop` turns true: registers the nodes,
-/// then heartbeats and plays their kubelets; with `delete_on_exit`, deletes the nodes at the end.
+/// Runs the simulation with a client and options until `stop` turns true (or its sender is
+/// dropped): registers the nodes, then heartbeats and plays their kubelets; with
+/// `delete_on_exit`, deletes the nodes at the end.
 ///
 /// Returns an error only for invalid options or nodes the API server refuses.
 pub async fn run_with(
@@ -108,6 +110,22 @@ pub async fn run_with(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     opts.validate().map_err(Error::Options)?;
+    if opts.heartbeat_interval >= opts.lease_duration {
+        tracing::warn!(
+            "heartbeat interval {:?} is not shorter than the lease duration {:?}: leases will expire between renewals",
+            opts.heartbeat_interval,
+            opts.lease_duration
+        );
+    }
+    let max_pods = opts
+        .allocatable
+        .get("pods")
+        .and_then(|q| quantity::whole_units(&q.0));
+    if max_pods.is_some_and(|n| n > 253) {
+        tracing::warn!(
+            "nodes accept more pods than the 253 IPs of their /24; extra pods stay Pending"
+        );
+    }
     let opts = Arc::new(opts);
     let nodes = Arc::new(table::NodeTable::new(&opts));
     let sem = Arc::new(Semaphore::new(opts.max_in_flight));
@@ -160,11 +178,12 @@ async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
             .await
             .context("no usable kubeconfig: pass --kubeconfig or set KUBECONFIG");
     };
+    // The kube errors already name their cause: one line, not a chain repeating it.
     let kc = kube::config::Kubeconfig::read_from(path)
-        .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("reading kubeconfig {}: {e}", path.display()))?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
-        .with_context(|| format!("kubeconfig {} is not usable", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("kubeconfig {} is not usable: {e}", path.display()))?;
     kube::Client::try_from(cfg).context("building the API client")
 }
 
@@ -187,7 +206,7 @@ async fn signal() {
 /// `skiff sim`: runs the simulation described by the flags until SIGINT or SIGTERM. A second
 /// signal during `--delete-on-exit` cleanup exits at once.
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
-    let opts = args.to_options().map_err(anyhow::Error::msg)?;
+    let opts = args.to_options()?;
     let client = client(args.kubeconfig.as_deref()).await?;
     let (stop_tx, stop) = watch::channel(false);
     let signals = tokio::spawn(async move {

@@ -183,11 +183,9 @@ pub(crate) async fn register_all(
                     next_report = done + step;
                 }
             }
-            _ = stop.changed() => {
-                if *stop.borrow() {
-                    tracing::info!("stopping: registered {done}/{total} nodes");
-                    return Ok(());
-                }
+            _ = stop.wait_for(|s| *s) => {
+                tracing::info!("stopping: registered {done}/{total} nodes");
+                return Ok(());
             }
         }
     }

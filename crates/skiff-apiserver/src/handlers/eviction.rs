@@ -62,7 +62,8 @@ pub async fn evict(cx: &Cx) -> Result<Response, ApiError> {
             .map(typed)
             .collect::<Result<_, _>>()?;
         let refs: Vec<&PodDisruptionBudget> = pdbs.iter().collect();
-        let now = k8s_openapi::jiff::Timestamp::now();
+        let now = k8s_openapi::jiff::Timestamp::from_microsecond(ctx.now.timestamp_micros())
+            .unwrap_or_default();
         match eviction::decide(&pod, &refs, now) {
             Decision::Delete {
                 enforce_resource_version,

@@ -221,19 +221,12 @@ pub async fn binding(cx: &Cx) -> Result<Response, ApiError> {
             .collect();
         conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
         bound["status"]["conditions"] = json!(conds);
-        let mut after = bound.clone();
-        // spec.nodeName is set through the main resource, the condition through status.
+        // Like upstream's BindingREST: spec.nodeName and the condition in one update.
         match st
-            .write_update(&cx.res, "", &kv, &pod, bound, &ctx, "Update")
+            .write_update(&cx.res, "binding", &kv, &pod, bound, &ctx, "Update")
             .await
         {
-            Ok(stored) => {
-                after["metadata"]["resourceVersion"] =
-                    stored["metadata"]["resourceVersion"].clone();
-                let (kv2, cur) = st.get_kv(&cx.res, cx.namespace(), &cx.info.name).await?;
-                let _ = st
-                    .write_update(&cx.res, "status", &kv2, &cur, after, &ctx, "Update")
-                    .await;
+            Ok(_) => {
                 return Ok(respond(
                     StatusCode::CREATED,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

@@ -27,6 +27,17 @@ fn event(ty: &str, object: Value) -> bytes::Bytes {
     bytes::Bytes::from(line)
 }
 
+/// A watch event line around an already-encoded object.
+fn event_raw(ty: &str, object: &[u8]) -> bytes::Bytes {
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(ty.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
+    bytes::Bytes::from(line)
+}
+
 fn bookmark(res: &ResourceInfo, rev: i64, initial_end: bool) -> Value {
     let mut meta = json!({"resourceVersion": rev.to_string()});
     if initial_end {
@@ -155,6 +166,14 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
                         (Change::Deleted, _, _) if now || before => "DELETED",
                         _ => return None,
                     };
+                    if matches!(r.cx.output, Output::Json) {
+                        // Plain JSON: encode once per event and version, for every watcher.
+                        let bytes = e.encoded(&res.version, |o| {
+                            serde_json::to_vec(&super::to_version(&res, o.clone()))
+                                .unwrap_or_default()
+                        });
+                        return Some(Ok::<_, std::io::Error>(event_raw(ty, &bytes)));
+                    }
                     Some(Ok::<_, std::io::Error>(event(
                         ty,
                         r.render((*e.object).clone()),

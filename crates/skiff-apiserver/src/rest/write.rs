@@ -380,7 +380,8 @@ fn carry_server_fields(res: &ResourceInfo, subresource: &str, old: &Value, new: 
         *new = merged;
         return;
     }
-    if res.status_subresource || subresource == "finalize" {
+    // A binding sets spec.nodeName and the PodScheduled condition in one write.
+    if (res.status_subresource || subresource == "finalize") && subresource != "binding" {
         match old.get("status") {
             Some(s) => new["status"] = s.clone(),
             None => {
