@@ -327,9 +327,11 @@ impl WatchCache {
         Ok((items, st.revision))
     }
 
-    /// A stream of changes under `prefix` after revision `after`.
+    /// A stream of changes under `prefix` after revision `after`. A watcher that falls
+    /// behind the live feed catches up from the replay window instead of failing; only one
+    /// that falls behind the window too gets 410 Expired.
     pub async fn watch(
-        &self,
+        self: &Arc<Self>,
         prefix: &str,
         after: i64,
     ) -> Result<futures::stream::BoxStream<'static, Result<Item, ApiError>>, ApiError> {
@@ -338,28 +340,17 @@ impl WatchCache {
             let st = self.state.read().unwrap_or_else(|e| e.into_inner());
             if after >= st.window_start {
                 let rx = self.events.subscribe();
-                let backlog: Vec<Arc<CachedEvent>> = st
-                    .window
-                    .iter()
-                    .filter(|e| e.revision > after && e.key.starts_with(&prefix))
-                    .filter_map(Recorded::event)
-                    .collect();
+                let pending = replay(&st, &prefix, after);
                 drop(st);
-                let p = prefix.clone();
-                let live = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |r| {
-                    let p = p.clone();
-                    async move {
-                        match r {
-                            Ok(e) if e.key.starts_with(&p) && e.revision > after => Some(Ok(Item::Event(e))),
-                            Ok(_) => None,
-                            Err(_) => Some(Err(ApiError::Expired(
-                                "the watch fell too far behind; re-establish it from its last resourceVersion".into(),
-                            ))),
-                        }
-                    }
-                });
-                let head = futures::stream::iter(backlog.into_iter().map(|e| Ok(Item::Event(e))));
-                return Ok(head.chain(live).boxed());
+                let follow = Follow {
+                    cache: self.clone(),
+                    rx,
+                    prefix,
+                    last: after,
+                    pending,
+                    failed: false,
+                };
+                return Ok(futures::stream::unfold(follow, Follow::next).boxed());
             }
         }
         let stream = self
@@ -386,6 +377,64 @@ impl WatchCache {
                 }
             })
             .boxed())
+    }
+}
+
+/// The window's events under `prefix` after revision `after`, decoded.
+fn replay(st: &State, prefix: &str, after: i64) -> std::collections::VecDeque<Arc<CachedEvent>> {
+    st.window
+        .iter()
+        .filter(|e| e.revision > after && e.key.starts_with(prefix))
+        .filter_map(Recorded::event)
+        .collect()
+}
+
+/// One watcher following the cache: replayed events first, then the live feed; revisions
+/// only go forward, so an event seen both in a replay and live is delivered once.
+struct Follow {
+    cache: Arc<WatchCache>,
+    rx: broadcast::Receiver<Arc<CachedEvent>>,
+    prefix: String,
+    last: i64,
+    pending: std::collections::VecDeque<Arc<CachedEvent>>,
+    failed: bool,
+}
+
+impl Follow {
+    async fn next(mut self) -> Option<(Result<Item, ApiError>, Self)> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                self.last = e.revision;
+                return Some((Ok(Item::Event(e)), self));
+            }
+            match self.rx.recv().await {
+                Ok(e) => {
+                    if e.revision <= self.last || !e.key.starts_with(&self.prefix) {
+                        continue;
+                    }
+                    self.last = e.revision;
+                    return Some((Ok(Item::Event(e)), self));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let st = self.cache.state.read().unwrap_or_else(|e| e.into_inner());
+                    if self.last < st.window_start {
+                        drop(st);
+                        self.failed = true;
+                        return Some((
+                            Err(ApiError::Expired(
+                                "the watch fell too far behind; re-establish it from its last resourceVersion".into(),
+                            )),
+                            self,
+                        ));
+                    }
+                    self.pending = replay(&st, &self.prefix, self.last);
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
     }
 }
 
@@ -425,5 +474,43 @@ async fn follow(cache: std::sync::Weak<WatchCache>, mut from: i64) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_store::MemStore;
+
+    fn item(i: usize) -> bytes::Bytes {
+        bytes::Bytes::from(format!(r#"{{"metadata":{{"name":"cm-{i}"}}}}"#))
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_the_live_feed_catches_up_from_the_window() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new());
+        let cache = WatchCache::start(store.clone()).await.unwrap();
+        let from = cache.revision();
+        let mut stream = cache.watch("/registry/configmaps/", from).await.unwrap();
+        // More events than the live feed holds, none consumed yet.
+        let n = 6_000;
+        for i in 0..n {
+            store
+                .create(&format!("/registry/configmaps/default/cm-{i}"), item(i))
+                .await
+                .unwrap();
+        }
+        cache.wait_for(from + n as i64).await.unwrap();
+        let mut last = from;
+        for i in 0..n {
+            match stream.next().await {
+                Some(Ok(Item::Event(e))) => {
+                    assert!(e.revision > last, "revisions go forward");
+                    last = e.revision;
+                    assert_eq!(e.object["metadata"]["name"], format!("cm-{i}"));
+                }
+                other => panic!("event {i}: {other:?}"),
+            }
+        }
     }
 }

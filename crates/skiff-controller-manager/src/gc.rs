@@ -17,8 +17,11 @@ use tokio::sync::watch;
 pub const NAME: &str = "garbage-collector-controller";
 const ORPHAN: &str = "orphan";
 const FOREGROUND: &str = "foregroundDeletion";
-/// How often the collector sweeps.
+/// How often the collector sweeps (at most; see [`SWEEP_DUTY_DIVISOR`]).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// After a sweep that took `t`, the next one waits at least `t` × this, so sweeping uses at
+/// most a tenth of the time however many objects there are.
+pub const SWEEP_DUTY_DIVISOR: u32 = 10;
 
 /// One observed object.
 #[derive(Clone, Debug)]
@@ -221,9 +224,10 @@ async fn sweep(client: &kube::Client) -> Result<(), kube::Error> {
 /// Runs the collector until `stop` turns true.
 pub async fn run(client: kube::Client, mut stop: watch::Receiver<bool>) {
     let mut last = String::new();
+    let mut pause = SWEEP_INTERVAL;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return,
         }
         let Ok(rev) = cluster_revision(&client).await else {
@@ -232,7 +236,11 @@ pub async fn run(client: kube::Client, mut stop: watch::Receiver<bool>) {
         if rev == last {
             continue;
         }
-        match sweep(&client).await {
+        let started = std::time::Instant::now();
+        let swept = sweep(&client).await;
+        // A sweep reads every object: on a big, busy cluster keep it to a fraction of the time.
+        pause = SWEEP_INTERVAL.max(started.elapsed() * SWEEP_DUTY_DIVISOR);
+        match swept {
             // What the sweep itself wrote moves the revision: the next sweep confirms the result.
             Ok(()) => last = rev,
             Err(e) => tracing::debug!(error = %e, "garbage collector sweep failed"),

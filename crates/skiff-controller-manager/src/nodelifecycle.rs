@@ -16,6 +16,9 @@ use tokio::sync::{watch, Notify};
 
 /// How often nodes are checked even without events (upstream's --node-monitor-period).
 const MONITOR_PERIOD: Duration = Duration::from_secs(5);
+/// Node and Lease changes trigger a check, but at most this often: thousands of nodes renew
+/// their Leases every few seconds, and a check reads every node and pod.
+const MIN_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The controller, hooked to the shared informers.
 pub struct Controller {
@@ -45,6 +48,7 @@ impl Controller {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut state = State::default();
         let mut next = MONITOR_PERIOD;
+        let mut last_check = std::time::Instant::now() - MIN_CHECK_INTERVAL;
         loop {
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -54,6 +58,14 @@ impl Controller {
             if *stop.borrow() {
                 return;
             }
+            let since = last_check.elapsed();
+            if since < MIN_CHECK_INTERVAL {
+                tokio::select! {
+                    _ = tokio::time::sleep(MIN_CHECK_INTERVAL - since) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            last_check = std::time::Instant::now();
             let nodes = self.caches.nodes.list();
             let leases = self.caches.node_leases.list();
             let pods: Vec<Arc<Pod>> = self
