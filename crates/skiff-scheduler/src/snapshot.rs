@@ -84,6 +84,10 @@ pub struct NodeInfo {
     pub allocatable: Resources,
     used_ports: HostPortInfo,
     image_states: Arc<BTreeMap<String, ImageStateSummary>>,
+    /// Pods with any pod (anti-)affinity (upstream `PodsWithAffinity`).
+    with_affinity: usize,
+    /// Pods with required anti-affinity (upstream `PodsWithRequiredAntiAffinity`).
+    with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -103,6 +107,30 @@ impl NodeInfo {
             non_zero_requested: Resources::default(),
             used_ports: HostPortInfo::default(),
             image_states: Arc::default(),
+            with_affinity: 0,
+            with_required_anti_affinity: 0,
+        }
+    }
+
+    /// Whether a pod on the node has pod affinity or anti-affinity, so that the inter-pod
+    /// affinity plugins visit only such nodes for a pod without terms of its own.
+    pub fn has_pods_with_affinity(&self) -> bool {
+        self.with_affinity > 0
+    }
+
+    /// Whether a pod on the node has required pod anti-affinity.
+    pub fn has_pods_with_required_anti_affinity(&self) -> bool {
+        self.with_required_anti_affinity > 0
+    }
+
+    fn count_affinity(&mut self, pod: &PodInfo, delta: isize) {
+        if pod.has_affinity() {
+            self.with_affinity = self.with_affinity.saturating_add_signed(delta);
+        }
+        if !pod.required_anti_affinity_terms.is_empty() {
+            self.with_required_anti_affinity = self
+                .with_required_anti_affinity
+                .saturating_add_signed(delta);
         }
     }
 
@@ -163,6 +191,7 @@ impl NodeInfo {
         for p in &pod.host_ports {
             self.used_ports.add(p);
         }
+        self.count_affinity(&pod, 1);
         self.pods.push(pod);
     }
 
@@ -178,6 +207,7 @@ impl NodeInfo {
         for p in &pod.host_ports {
             self.used_ports.remove(p);
         }
+        self.count_affinity(&pod, -1);
         Some(pod)
     }
 }
@@ -500,6 +530,29 @@ mod tests {
         assert_eq!(n1.requested, Resources::default());
         assert!(n1.used_ports().is_empty());
         assert_eq!(n1.non_zero_requested.memory, 0);
+    }
+
+    #[test]
+    fn nodes_know_whether_they_hold_pods_with_affinity() {
+        let nodes = [node("n1").build(), node("n2").build()];
+        let pods = [
+            pod("anti")
+                .anti_affinity(&[("app", "db")], "kubernetes.io/hostname")
+                .node("n1")
+                .build(),
+            pod("soft")
+                .preferred_affinity(5, &[("app", "db")], "kubernetes.io/hostname")
+                .node("n2")
+                .build(),
+            pod("plain").node("n2").build(),
+        ];
+        let snap = Snapshot::new(&nodes, &pods);
+        let (n1, n2) = (snap.get("n1").expect("n1"), snap.get("n2").expect("n2"));
+        assert!(n1.has_pods_with_affinity() && n1.has_pods_with_required_anti_affinity());
+        assert!(n2.has_pods_with_affinity() && !n2.has_pods_with_required_anti_affinity());
+        let mut n1 = n1.clone();
+        assert!(n1.remove_pod("default/anti").is_some());
+        assert!(!n1.has_pods_with_affinity() && !n1.has_pods_with_required_anti_affinity());
     }
 
     #[test]

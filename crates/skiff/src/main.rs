@@ -6,7 +6,9 @@ mod server;
 
 /// mimalloc instead of glibc malloc: the API server allocates many short-lived JSON values
 /// across threads, where glibc's per-thread arenas fragment (measured: about 40% less RSS and
-/// less time in the allocator; see BENCHMARKS.md).
+/// less time in the allocator; see BENCHMARKS.md). The `system-allocator` feature turns it
+/// off, so that heap profilers which hook malloc (heaptrack, valgrind) see every allocation.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,5 +1,6 @@
 //! Workload controllers against simulated nodes (`skiff sim`): rolling updates that keep
-//! enough pods available, `kubectl rollout status|history|undo`, DaemonSets that follow
+//! enough pods available, `kubectl rollout status|history|undo|pause|resume|restart`, the
+//! progress deadline and minReadySeconds of Deployments, DaemonSets that follow
 //! nodes, StatefulSets that create ordinals in order with their claims, Jobs that complete
 //! or fail, and CronJobs that start Jobs.
 
@@ -296,4 +297,292 @@ fn jobs_complete_or_fail_and_a_cronjob_starts_jobs() {
         cj["status"]["lastScheduleTime"].is_string()
     });
     assert_eq!(cj["metadata"]["name"], "tick");
+}
+
+/// A Deployment `name` (label `app: <name>`, image `<name>:1`) with `extra` spec lines (each
+/// indented by two spaces).
+fn deployment(name: &str, replicas: u32, extra: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n{extra}  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - {{name: c, image: \"{name}:1\"}}\n"
+    )
+}
+
+/// The Deployment as JSON.
+fn get_deploy(s: &Server, name: &str) -> serde_json::Value {
+    json(&s.ok(&["get", "deployment", name, "-o", "json"]))
+}
+
+/// The Deployment's condition of `type_` (Null when absent).
+fn condition(d: &serde_json::Value, type_: &str) -> serde_json::Value {
+    d["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Waits until the controller has observed the Deployment's current generation.
+fn observed(s: &Server, name: &str) -> serde_json::Value {
+    let last = std::cell::RefCell::new(serde_json::Value::Null);
+    eventually(&format!("deployment {name} observed"), || {
+        let d = get_deploy(s, name);
+        let done = d["status"]["observedGeneration"] == d["metadata"]["generation"];
+        *last.borrow_mut() = d;
+        done
+    });
+    last.into_inner()
+}
+
+/// Names of the app's ReplicaSets and of its pods (not being deleted), each sorted.
+fn sets_and_pods(s: &Server, app: &str) -> (Vec<String>, Vec<String>) {
+    let names = |out: String| {
+        let mut v: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let sets = names(s.ok(&[
+        "get",
+        "replicasets",
+        "-l",
+        &format!("app={app}"),
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]));
+    let pods = json(&s.ok(&["get", "pods", "-l", &format!("app={app}"), "-o", "json"]));
+    let mut live: Vec<String> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    live.sort();
+    (sets, live)
+}
+
+/// The images of the app's running pods, sorted.
+fn running_images(s: &Server, app: &str) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .ok(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("app={app}"),
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ])
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn deployment_pause_holds_template_changes_until_resume() {
+    let s = Server::start();
+    let _sim = s.sim(2, &[]);
+    s.apply_ok(&["apply", "-f", "-"], &deployment("pz", 3, ""));
+    s.ok(&["rollout", "status", "deployment/pz", "--timeout=60s"]);
+    let (sets, pods) = sets_and_pods(&s, "pz");
+    assert_eq!((sets.len(), pods.len()), (1, 3), "{sets:?} {pods:?}");
+
+    s.ok(&["rollout", "pause", "deployment/pz"]);
+    eventually("Progressing=Unknown DeploymentPaused", || {
+        let c = condition(&get_deploy(&s, "pz"), "Progressing");
+        c["status"] == "Unknown"
+            && c["reason"] == "DeploymentPaused"
+            && c["message"] == "Deployment is paused"
+    });
+
+    // A template change while paused: observed, but no new ReplicaSet and no new pods.
+    s.ok(&["set", "image", "deployment/pz", "c=pz:2"]);
+    let d = observed(&s, "pz");
+    assert_eq!(d["spec"]["paused"], true);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(sets_and_pods(&s, "pz"), (sets.clone(), pods.clone()));
+    assert_eq!(running_images(&s, "pz"), ["pz:1"; 3]);
+    let d = get_deploy(&s, "pz");
+    assert_eq!(condition(&d, "Progressing")["reason"], "DeploymentPaused");
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+
+    // Scaling still works while paused (on the old ReplicaSet).
+    s.ok(&["scale", "deployment/pz", "--replicas=4"]);
+    eventually("4 old pods while paused", || {
+        running_images(&s, "pz") == ["pz:1"; 4]
+    });
+    assert_eq!(sets_and_pods(&s, "pz").0, sets);
+
+    s.ok(&["rollout", "resume", "deployment/pz"]);
+    let out = s.ok(&["rollout", "status", "deployment/pz", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    eventually("all pods on the new image", || {
+        running_images(&s, "pz") == ["pz:2"; 4] && sets_and_pods(&s, "pz").1.len() == 4
+    });
+    let (after, _) = sets_and_pods(&s, "pz");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let d = get_deploy(&s, "pz");
+    let c = condition(&d, "Progressing");
+    assert_eq!(c["status"], "True", "{c}");
+    assert_eq!(c["reason"], "NewReplicaSetAvailable", "{c}");
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+}
+
+#[test]
+fn deployment_rollout_restart_replaces_every_pod() {
+    let s = Server::start();
+    let _sim = s.sim(2, &[]);
+    s.apply_ok(&["apply", "-f", "-"], &deployment("rs", 3, ""));
+    s.ok(&["rollout", "status", "deployment/rs", "--timeout=60s"]);
+    let (sets, pods) = sets_and_pods(&s, "rs");
+    assert_eq!((sets.len(), pods.len()), (1, 3), "{sets:?} {pods:?}");
+
+    s.ok(&["rollout", "restart", "deployment/rs"]);
+    let out = s.ok(&["rollout", "status", "deployment/rs", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let d = get_deploy(&s, "rs");
+    let restarted = d["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"]
+        .as_str()
+        .expect("restartedAt set by kubectl")
+        .to_string();
+    eventually("three new pods, none of the old ones", || {
+        let (_, now) = sets_and_pods(&s, "rs");
+        now.len() == 3 && now.iter().all(|p| !pods.contains(p))
+    });
+    let (after, _) = sets_and_pods(&s, "rs");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let new_rs: Vec<&String> = after.iter().filter(|n| !sets.contains(n)).collect();
+    assert_eq!(new_rs.len(), 1, "{after:?}");
+    let rs = json(&s.ok(&["get", "replicaset", new_rs[0], "-o", "json"]));
+    assert_eq!(
+        rs["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+        restarted.as_str()
+    );
+    assert_eq!(rs["spec"]["replicas"], 3);
+    let old = json(&s.ok(&["get", "replicaset", &sets[0], "-o", "json"]));
+    assert_eq!(old["spec"]["replicas"], 0);
+    // Once the old pods are gone, every pod carries the restart annotation.
+    eventually("only restarted pods left", || {
+        let all = s.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=rs",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}{\"\\n\"}{end}",
+        ]);
+        all.lines().count() == 3 && all.lines().all(|l| l == restarted)
+    });
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+}
+
+#[test]
+fn deployment_progress_deadline_exceeded_fails_rollout_status() {
+    let s = Server::start();
+    let _sim = s.sim(2, &[]);
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &deployment("slow", 2, "  progressDeadlineSeconds: 5\n"),
+    );
+    s.ok(&["rollout", "status", "deployment/slow", "--timeout=60s"]);
+    let (sets, _) = sets_and_pods(&s, "slow");
+
+    // The new pods fit no node: they stay Pending and the rollout makes no progress.
+    s.ok(&[
+        "patch",
+        "deployment/slow",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"nodeSelector":{"skiff.dev/nowhere":"true"}}}}}"#,
+    ]);
+    let out = s.kubectl(&["rollout", "status", "deployment/slow", "--timeout=90s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "rollout status succeeded: {stderr}");
+    assert!(
+        stderr.contains(r#"error: deployment "slow" exceeded its progress deadline"#),
+        "{stderr}"
+    );
+    let (after, _) = sets_and_pods(&s, "slow");
+    let new_rs: Vec<&String> = after.iter().filter(|n| !sets.contains(n)).collect();
+    assert_eq!(new_rs.len(), 1, "{after:?}");
+    let d = get_deploy(&s, "slow");
+    let c = condition(&d, "Progressing");
+    assert_eq!(c["status"], "False", "{c}");
+    assert_eq!(c["reason"], "ProgressDeadlineExceeded", "{c}");
+    assert_eq!(
+        c["message"],
+        format!("ReplicaSet \"{}\" has timed out progressing.", new_rs[0]),
+        "{c}"
+    );
+    // The old pods still serve.
+    assert_eq!(running_images(&s, "slow"), ["slow:1"; 2]);
+    assert_eq!(condition(&d, "Available")["status"], "True");
+
+    // Rolling back to the template that fits completes the rollout again.
+    s.ok(&["rollout", "undo", "deployment/slow"]);
+    let out = s.ok(&["rollout", "status", "deployment/slow", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    eventually("Progressing=True NewReplicaSetAvailable after undo", || {
+        let c = condition(&get_deploy(&s, "slow"), "Progressing");
+        c["status"] == "True" && c["reason"] == "NewReplicaSetAvailable"
+    });
+}
+
+#[test]
+fn deployment_min_ready_seconds_delays_availability() {
+    const MIN_READY: i64 = 6;
+    let s = Server::start();
+    let _sim = s.sim(2, &[]);
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &deployment("mr", 2, &format!("  minReadySeconds: {MIN_READY}\n")),
+    );
+    eventually("two ready replicas", || {
+        get_deploy(&s, "mr")["status"]["readyReplicas"] == 2
+    });
+    // Ready is not yet available: the pods have been ready for less than minReadySeconds.
+    let d = get_deploy(&s, "mr");
+    let available = d["status"]["availableReplicas"].as_i64().unwrap_or(0);
+    let pods = json(&s.ok(&["get", "pods", "-l", "app=mr", "-o", "json"]));
+    let ready_since: Vec<i64> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let c = p["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "Ready")
+                .unwrap();
+            let t: k8s_openapi::jiff::Timestamp =
+                c["lastTransitionTime"].as_str().unwrap().parse().unwrap();
+            t.as_second()
+        })
+        .collect();
+    let now = || k8s_openapi::jiff::Timestamp::now().as_second();
+    let latest = *ready_since.iter().max().unwrap();
+    if now() < latest + MIN_READY - 1 {
+        assert_eq!(available, 0, "available before minReadySeconds: {d}");
+        assert_eq!(condition(&d, "Available")["status"], "False", "{d}");
+    }
+    s.ok(&["rollout", "status", "deployment/mr", "--timeout=60s"]);
+    let d = get_deploy(&s, "mr");
+    assert_eq!(d["status"]["availableReplicas"], 2, "{d}");
+    assert!(
+        now() >= latest + MIN_READY,
+        "available {}s after ready, minReadySeconds {MIN_READY}",
+        now() - latest
+    );
+    assert_eq!(condition(&d, "Available")["status"], "True", "{d}");
 }

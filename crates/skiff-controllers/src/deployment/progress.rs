@@ -135,7 +135,7 @@ impl Planner<'_> {
                     remove_condition(&mut st, PROGRESSING);
                 }
                 set_condition(&mut st, c);
-            } else if deployment_timed_out(d, &st, self.now) {
+            } else if deployment_timed_out(d, &st, self.obs.now) {
                 let c = new_condition(
                     PROGRESSING,
                     "False",
@@ -157,7 +157,10 @@ impl Planner<'_> {
     }
 
     /// Upstream `requeueStuckDeployment`: when nothing changed, check the deadline again once
-    /// it can have passed.
+    /// it has passed, plus a second for clock skew. Never at once: nothing would have changed
+    /// by then (upstream rate-limits that case), so a zero delay would spin until the deadline.
+    /// Nor after a complete rollout (NewReplicaSetAvailable) that lost availability: that
+    /// condition never times out (upstream requeues it rate-limited, to no effect).
     fn requeue_stuck(&self, new: &DeploymentStatus) -> Option<Duration> {
         let d = &self.d;
         let cur = d
@@ -166,18 +169,18 @@ impl Planner<'_> {
             .and_then(|s| get_condition(s, PROGRESSING))?;
         if !has_progress_deadline(d)
             || deployment_complete(d, new)
-            || cur.reason.as_deref() == Some(TIMED_OUT_REASON)
+            || matches!(
+                cur.reason.as_deref(),
+                Some(TIMED_OUT_REASON | NEW_RS_AVAILABLE_REASON)
+            )
         {
             return None;
         }
         let from = cur.last_update_time.as_ref()?.0;
         let due = nanos(from) + i128::from(progress_deadline(d)) * 1_000_000_000;
-        let after = due - nanos(self.obs.now);
-        if after < 1_000_000_000 {
-            return Some(Duration::ZERO);
-        }
-        let secs = u64::try_from(after / 1_000_000_000).unwrap_or(u64::MAX);
-        Some(Duration::from_secs(secs.saturating_add(1)))
+        // Not timed out in this sync, so `now` has not passed `due`: `after` >= 0.
+        let after = u64::try_from((due - nanos(self.obs.now)).max(0)).unwrap_or(u64::MAX);
+        Some(Duration::from_nanos(after).saturating_add(Duration::from_secs(1)))
     }
 }
 

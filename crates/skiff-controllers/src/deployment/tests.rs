@@ -415,6 +415,92 @@ fn no_progress_within_the_deadline_sets_progress_deadline_exceeded() {
     );
 }
 
+/// `secs` seconds and `millis` milliseconds after the epoch.
+fn t_ms(secs: i64, millis: i64) -> Timestamp {
+    Timestamp::from_millisecond(secs * 1000 + millis).unwrap()
+}
+
+#[test]
+fn a_stuck_deployment_is_checked_again_after_its_deadline_and_never_at_once() {
+    let v2 = deployment("web")
+        .replicas(2)
+        .image("nginx:2")
+        .progress_deadline(60)
+        .build();
+    let mut new = RsBuilder::of_deployment(&v2, 2, 2).build();
+    new.status.as_mut().unwrap().available_replicas = None;
+    new.status.as_mut().unwrap().ready_replicas = None;
+    let v1 = deployment("web").replicas(2).build();
+    let old = RsBuilder::of_deployment(&v1, 1, 1).build();
+    let rss = [old, new];
+    let mut d = v2.clone();
+    d.metadata.annotations = Some(labels(&[(REVISION_ANNOTATION, "2")]));
+    d.status = Some(super::progress::normalized(status(&plan(&observe(
+        &d,
+        &rss,
+        t(0),
+    )))));
+    let timed_out = |now: Timestamp| {
+        plan(&observe(&d, &rss, now)).iter().any(|s| match s {
+            Step::Status(st) => {
+                condition(st, PROGRESSING).reason.as_deref() == Some(TIMED_OUT_REASON)
+            }
+            _ => false,
+        })
+    };
+    // Upstream compares with the full-precision clock: just past the deadline is late.
+    assert!(!timed_out(t(60)));
+    assert!(timed_out(t_ms(60, 1)));
+    for (secs, millis) in [
+        (0, 0),
+        (30, 0),
+        (58, 999),
+        (59, 0),
+        (59, 500),
+        (59, 999),
+        (60, 0),
+    ] {
+        let now = t_ms(secs, millis);
+        let steps = plan(&observe(&d, &rss, now));
+        let [Step::RequeueAfter(after)] = steps.as_slice() else {
+            panic!("at {now}: {steps:?}");
+        };
+        assert!(
+            *after >= Duration::from_secs(1),
+            "at {now}: a requeue after {after:?} would spin until the deadline"
+        );
+        let then =
+            Timestamp::from_nanosecond(now.as_nanosecond() + after.as_nanos() as i128).unwrap();
+        assert!(timed_out(then), "at {now}: the requeue at {then} is early");
+    }
+}
+
+#[test]
+fn a_complete_rollout_that_loses_a_pod_asks_no_requeue() {
+    let d = deployment("web").replicas(2).progress_deadline(60).build();
+    let rs = RsBuilder::of_deployment(&d, 1, 2).build();
+    let mut done = d.clone();
+    done.metadata.annotations = Some(labels(&[(REVISION_ANNOTATION, "1")]));
+    done.status = Some(status(&plan(&observe(
+        &done,
+        std::slice::from_ref(&rs),
+        t(0),
+    ))));
+    let mut degraded = rs.clone();
+    degraded.status.as_mut().unwrap().ready_replicas = Some(1);
+    degraded.status.as_mut().unwrap().available_replicas = Some(1);
+    let steps = plan(&observe(&done, std::slice::from_ref(&degraded), t(100)));
+    let st = status(&steps);
+    assert_eq!(
+        condition(&st, PROGRESSING).reason.as_deref(),
+        Some(NEW_RS_AVAILABLE_REASON),
+        "a finished rollout stays finished"
+    );
+    done.status = Some(st);
+    let steps = plan(&observe(&done, std::slice::from_ref(&degraded), t(200)));
+    assert_eq!(steps, vec![], "nothing to do, nothing to check again");
+}
+
 #[test]
 fn a_name_collision_bumps_collision_count_instead_of_creating() {
     let d = deployment("web").replicas(1).build();

@@ -74,7 +74,9 @@ impl PreFilter for InterPodAffinity {
         };
         let none = Labels::new();
         let own_terms = !s.affinity_terms.is_empty() || !s.anti_affinity_terms.is_empty();
-        for node in snapshot.nodes() {
+        // Without terms of its own, only existing pods' required anti-affinity matters.
+        let visit = |n: &&NodeInfo| own_terms || n.has_pods_with_required_anti_affinity();
+        for node in snapshot.nodes().iter().filter(visit) {
             for existing in node.pods() {
                 for t in &existing.required_anti_affinity_terms {
                     if t.matches(pod, &s.namespace_labels) {

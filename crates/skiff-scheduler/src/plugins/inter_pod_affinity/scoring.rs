@@ -85,7 +85,8 @@ impl PreScore for InterPodAffinity {
         let ns_labels = snapshot.namespace_labels(&pod.namespace);
         let none = Labels::new();
         let mut scores = TopologyScore::new();
-        for node in snapshot.nodes() {
+        let visit = |n: &&NodeInfo| has_constraints || n.has_pods_with_affinity();
+        for node in snapshot.nodes().iter().filter(visit) {
             if node.labels().is_empty() {
                 continue;
             }

@@ -62,13 +62,13 @@ impl PreScore for PodTopologySpread {
                 continue;
             }
             for (i, c) in constraints.iter().enumerate() {
-                if c.topology_key != LABEL_HOSTNAME {
-                    let v = node
-                        .labels()
-                        .get(&c.topology_key)
-                        .cloned()
-                        .unwrap_or_default();
-                    counts[i].entry(v).or_default();
+                // Hostname domains are counted at Score time; a node without the key is in
+                // no domain of the constraint (upstream skips it too).
+                if c.topology_key == LABEL_HOSTNAME {
+                    continue;
+                }
+                if let Some(v) = node.labels().get(&c.topology_key) {
+                    counts[i].entry(v.clone()).or_default();
                 }
             }
         }
@@ -85,20 +85,22 @@ impl PreScore for PodTopologySpread {
             })
             .collect();
         let affinity = RequiredNodeAffinity::of(&pod.pod);
-        for node in snapshot.nodes() {
+        // Matching pods per domain, over every node (not only the feasible ones). Skipped
+        // when no constraint has a domain to count, e.g. nodes without zone labels.
+        let any_domain = counts.iter().any(|c| !c.is_empty());
+        for node in snapshot.nodes().iter().filter(|_| any_domain) {
             if require_all && !node_has_all_keys(node, &constraints) {
                 continue;
             }
             for (i, c) in constraints.iter().enumerate() {
-                if !c.includes(pod, node, &affinity) {
-                    continue;
-                }
-                let v = node
+                let Some(n) = node
                     .labels()
                     .get(&c.topology_key)
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(n) = counts[i].get_mut(&v) {
+                    .and_then(|v| counts[i].get_mut(v))
+                else {
+                    continue;
+                };
+                if c.includes(pod, node, &affinity) {
                     *n += count_matching(node.pods(), &c.selector, &pod.namespace);
                 }
             }
