@@ -19,6 +19,8 @@ use tokio::sync::{broadcast, watch};
 
 /// Events kept for replay.
 pub const WINDOW: usize = 20_000;
+/// Decoded events kept for watchers following the live feed.
+const LIVE_FEED: usize = 1024;
 /// How long a list waits for the cache to reach a revision before giving up.
 const WAIT_LIMIT: Duration = Duration::from_secs(3);
 
@@ -42,8 +44,9 @@ pub struct CachedEvent {
     pub change: Change,
     /// The object after the change (for a delete: its last state, with the delete revision).
     pub object: Arc<Value>,
-    /// The object before the change (None on create).
-    pub prev: Option<Arc<Value>>,
+    /// The object before the change as stored (None on create), decoded on first use.
+    prev_raw: Option<Raw>,
+    prev: std::sync::OnceLock<Option<Arc<Value>>>,
     /// The revision of the change.
     pub revision: i64,
     /// The object encoded as JSON per served version (`apiVersion`), computed by the first
@@ -52,6 +55,32 @@ pub struct CachedEvent {
 }
 
 impl CachedEvent {
+    fn new(key: String, change: Change, object: Value, revision: i64, prev: Option<Raw>) -> Self {
+        CachedEvent {
+            key,
+            change,
+            object: Arc::new(object),
+            prev_raw: prev,
+            prev: std::sync::OnceLock::new(),
+            revision,
+            encoded: Default::default(),
+        }
+    }
+
+    /// Whether the object existed before the change.
+    pub fn has_prev(&self) -> bool {
+        self.prev_raw.is_some()
+    }
+
+    /// The object before the change (None on create), decoded once and shared by watchers.
+    /// Only watchers with selectors need it, to turn an object leaving their selection into
+    /// a DELETED event.
+    pub fn prev(&self) -> Option<&Arc<Value>> {
+        self.prev
+            .get_or_init(|| self.prev_raw.as_ref().and_then(Raw::decode).map(Arc::new))
+            .as_ref()
+    }
+
     /// The object's JSON encoding for `version`, made once by `encode` and then shared.
     pub fn encoded(&self, version: &str, encode: impl FnOnce(&Value) -> Vec<u8>) -> bytes::Bytes {
         {
@@ -78,37 +107,60 @@ pub enum Item {
     Progress(i64),
 }
 
-/// A replay-window entry: the raw stored bytes (shared with the store's buffers), parsed
-/// again only when a watch resumes from inside the window. Keeping decoded values here cost
-/// about ten times the memory.
+/// An object as stored: its JSON bytes (shared, never copied) and the revision that wrote
+/// them. The cache keeps objects and history in this form and decodes on demand: a decoded
+/// `serde_json::Value` takes several times the memory of its JSON.
+#[derive(Clone, Debug)]
+struct Raw {
+    value: bytes::Bytes,
+    revision: i64,
+}
+
+impl Raw {
+    fn decode(&self) -> Option<Value> {
+        with_rv(&self.value, self.revision)
+    }
+}
+
+/// A listed object, still in its stored form: callers decode, filter and project one object
+/// at a time (outside the cache's lock), so that a list never holds every object decoded.
+#[derive(Clone, Debug)]
+pub struct Stored(Raw);
+
+impl Stored {
+    /// The object, with its `resourceVersion` (None if the stored bytes are not JSON).
+    pub fn decode(&self) -> Option<Value> {
+        self.0.decode()
+    }
+}
+
+/// A replay-window entry, parsed again only when a watch replays it. Its bytes are shared
+/// with the cached object and with the next entry's `prev`.
+#[derive(Clone)]
 struct Recorded {
     key: String,
     change: Change,
     revision: i64,
     value: bytes::Bytes,
-    prev: Option<(bytes::Bytes, i64)>,
+    prev: Option<Raw>,
 }
 
 impl Recorded {
     fn event(&self) -> Option<Arc<CachedEvent>> {
-        Some(Arc::new(CachedEvent {
-            key: self.key.clone(),
-            change: self.change,
-            object: Arc::new(with_rv(&self.value, self.revision)?),
-            prev: self
-                .prev
-                .as_ref()
-                .and_then(|(v, r)| with_rv(v, *r))
-                .map(Arc::new),
-            revision: self.revision,
-            encoded: Default::default(),
-        }))
+        let object = with_rv(&self.value, self.revision)?;
+        Some(Arc::new(CachedEvent::new(
+            self.key.clone(),
+            self.change,
+            object,
+            self.revision,
+            self.prev.clone(),
+        )))
     }
 }
 
 #[derive(Default)]
 struct State {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Raw>,
     revision: i64,
     window: VecDeque<Recorded>,
     /// Every event with a revision above this is in `window`.
@@ -138,38 +190,38 @@ fn with_rv(bytes: &[u8], rev: i64) -> Option<Value> {
 
 /// Converts a store event into a cache event.
 pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
-    let mut ce = convert_new(ev)?;
-    ce.prev = ev
-        .prev
-        .as_ref()
-        .and_then(|p| with_rv(&p.value, p.mod_revision))
-        .map(Arc::new);
-    Some(ce)
+    let prev = ev.prev.as_ref().map(|p| Raw {
+        value: p.value.clone(),
+        revision: p.mod_revision,
+    });
+    convert_with(ev, prev)
 }
 
-/// [`convert`] without decoding the previous value (`prev` left None).
-fn convert_new(ev: &skiff_store::Event) -> Option<CachedEvent> {
+/// [`convert`] with the previous state given.
+fn convert_with(ev: &skiff_store::Event, prev: Option<Raw>) -> Option<CachedEvent> {
     let rev = ev.kv.mod_revision;
-    let (change, object) = match ev.kind {
-        EventKind::Put if ev.prev.is_none() => (Change::Added, with_rv(&ev.kv.value, rev)?),
-        EventKind::Put => (Change::Modified, with_rv(&ev.kv.value, rev)?),
-        EventKind::Delete => (Change::Deleted, with_rv(&ev.kv.value, rev)?),
+    let change = match ev.kind {
+        EventKind::Put if ev.prev.is_none() => Change::Added,
+        EventKind::Put => Change::Modified,
+        EventKind::Delete => Change::Deleted,
     };
-    Some(CachedEvent {
-        key: ev.kv.key.clone(),
+    let object = with_rv(&ev.kv.value, rev)?;
+    Some(CachedEvent::new(
+        ev.kv.key.clone(),
         change,
-        object: Arc::new(object),
-        prev: None,
-        revision: rev,
-        encoded: Default::default(),
-    })
+        object,
+        rev,
+        prev,
+    ))
 }
 
 impl WatchCache {
     /// Loads every object and starts following the store.
     pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>, skiff_store::StoreError> {
         let (tx, _) = watch::channel(0);
-        let (events, _) = broadcast::channel(4096);
+        // The live feed holds decoded events; a watcher that falls further behind catches up
+        // from the (raw) replay window, so this stays small.
+        let (events, _) = broadcast::channel(LIVE_FEED);
         let cache = Arc::new(Self {
             store,
             state: RwLock::new(State::default()),
@@ -198,9 +250,11 @@ impl WatchCache {
                 .await?;
             revision = Some(page.revision);
             for kv in &page.kvs {
-                if let Some(v) = with_rv(&kv.value, kv.mod_revision) {
-                    objects.insert(kv.key.clone(), Arc::new(v));
-                }
+                let raw = Raw {
+                    value: kv.value.clone(),
+                    revision: kv.mod_revision,
+                };
+                objects.insert(kv.key.clone(), raw);
                 after = Some(kv.key.clone());
             }
             if !page.more {
@@ -229,19 +283,27 @@ impl WatchCache {
                 }
             }
             WatchItem::Event(ev) => {
-                // The previous state is the cached object: share it instead of decoding the
-                // store's copy again (half the memory of the replay window).
-                let prev = st.objects.get(&ev.kv.key).cloned();
-                let Some(mut ce) = convert_new(&ev) else {
+                // The previous state is the cached object: share its bytes instead of keeping
+                // the store's copy too.
+                let prev = st.objects.get(&ev.kv.key).cloned().or_else(|| {
+                    ev.prev.as_ref().map(|p| Raw {
+                        value: p.value.clone(),
+                        revision: p.mod_revision,
+                    })
+                });
+                let Some(ce) = convert_with(&ev, prev.clone()) else {
                     return;
                 };
-                ce.prev = prev;
                 match ce.change {
                     Change::Deleted => {
                         st.objects.remove(&ce.key);
                     }
                     _ => {
-                        st.objects.insert(ce.key.clone(), ce.object.clone());
+                        let raw = Raw {
+                            value: ev.kv.value.clone(),
+                            revision: ce.revision,
+                        };
+                        st.objects.insert(ce.key.clone(), raw);
                     }
                 }
                 st.revision = ce.revision;
@@ -251,7 +313,7 @@ impl WatchCache {
                     change: ce.change,
                     revision: ce.revision,
                     value: ev.kv.value.clone(),
-                    prev: ev.prev.as_ref().map(|p| (p.value.clone(), p.mod_revision)),
+                    prev,
                 });
                 if st.window.len() > WINDOW {
                     if let Some(old) = st.window.pop_front() {
@@ -305,7 +367,7 @@ impl WatchCache {
         prefix: &str,
         min_rev: Option<i64>,
         consistent: bool,
-    ) -> Result<(Vec<Arc<Value>>, i64), ApiError> {
+    ) -> Result<(Vec<Stored>, i64), ApiError> {
         let target = if consistent {
             self.store
                 .current_revision()
@@ -317,14 +379,17 @@ impl WatchCache {
         if target > self.revision() {
             self.wait_for(target).await?;
         }
-        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let items = st
-            .objects
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
-        Ok((items, st.revision))
+        let (raws, revision) = {
+            let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+            let raws: Vec<Raw> = st
+                .objects
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(_, v)| v.clone())
+                .collect();
+            (raws, st.revision)
+        };
+        Ok((raws.into_iter().map(Stored).collect(), revision))
     }
 
     /// A stream of changes under `prefix` after revision `after`. A watcher that falls
@@ -340,14 +405,13 @@ impl WatchCache {
             let st = self.state.read().unwrap_or_else(|e| e.into_inner());
             if after >= st.window_start {
                 let rx = self.events.subscribe();
-                let pending = replay(&st, &prefix, after);
                 drop(st);
                 let follow = Follow {
                     cache: self.clone(),
                     rx,
                     prefix,
                     last: after,
-                    pending,
+                    replaying: true,
                     failed: false,
                 };
                 return Ok(futures::stream::unfold(follow, Follow::next).boxed());
@@ -380,23 +444,51 @@ impl WatchCache {
     }
 }
 
-/// The window's events under `prefix` after revision `after`, decoded.
-fn replay(st: &State, prefix: &str, after: i64) -> std::collections::VecDeque<Arc<CachedEvent>> {
-    st.window
-        .iter()
-        .filter(|e| e.revision > after && e.key.starts_with(prefix))
-        .filter_map(Recorded::event)
-        .collect()
+/// What the replay window holds after a revision, for one watcher.
+enum Replayed {
+    /// The next event under the prefix.
+    Event(Arc<CachedEvent>),
+    /// Nothing more under the prefix up to this revision (the window's end).
+    Done(i64),
+    /// The window no longer reaches back to the revision.
+    Expired,
 }
 
-/// One watcher following the cache: replayed events first, then the live feed; revisions
-/// only go forward, so an event seen both in a replay and live is delivered once.
+impl WatchCache {
+    /// The first event under `prefix` after revision `after`, decoded from the replay window
+    /// one at a time, so that a watcher catching up holds one event, not thousands.
+    fn replay_next(&self, prefix: &str, mut after: i64) -> Replayed {
+        loop {
+            let found = {
+                let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+                if after < st.window_start {
+                    return Replayed::Expired;
+                }
+                let from = st.window.partition_point(|e| e.revision <= after);
+                match st.window.range(from..).find(|e| e.key.starts_with(prefix)) {
+                    Some(e) => e.clone(),
+                    None => return Replayed::Done(st.window.back().map_or(after, |e| e.revision)),
+                }
+            };
+            // Decoded outside the lock; an undecodable entry is skipped like the live feed
+            // skips it.
+            match found.event() {
+                Some(e) => return Replayed::Event(e),
+                None => after = found.revision,
+            }
+        }
+    }
+}
+
+/// One watcher following the cache: the replay window first (from where the watch starts,
+/// or from where it fell behind the live feed), then the live feed; revisions only go
+/// forward, so an event seen both in the window and live is delivered once.
 struct Follow {
     cache: Arc<WatchCache>,
     rx: broadcast::Receiver<Arc<CachedEvent>>,
     prefix: String,
     last: i64,
-    pending: std::collections::VecDeque<Arc<CachedEvent>>,
+    replaying: bool,
     failed: bool,
 }
 
@@ -406,9 +498,27 @@ impl Follow {
             return None;
         }
         loop {
-            if let Some(e) = self.pending.pop_front() {
-                self.last = e.revision;
-                return Some((Ok(Item::Event(e)), self));
+            if self.replaying {
+                match self.cache.replay_next(&self.prefix, self.last) {
+                    Replayed::Event(e) => {
+                        self.last = e.revision;
+                        return Some((Ok(Item::Event(e)), self));
+                    }
+                    Replayed::Done(end) => {
+                        self.last = self.last.max(end);
+                        self.replaying = false;
+                    }
+                    Replayed::Expired => {
+                        self.failed = true;
+                        return Some((
+                            Err(ApiError::Expired(
+                                "the watch fell too far behind; re-establish it from its last resourceVersion".into(),
+                            )),
+                            self,
+                        ));
+                    }
+                }
+                continue;
             }
             match self.rx.recv().await {
                 Ok(e) => {
@@ -419,18 +529,10 @@ impl Follow {
                     return Some((Ok(Item::Event(e)), self));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let st = self.cache.state.read().unwrap_or_else(|e| e.into_inner());
-                    if self.last < st.window_start {
-                        drop(st);
-                        self.failed = true;
-                        return Some((
-                            Err(ApiError::Expired(
-                                "the watch fell too far behind; re-establish it from its last resourceVersion".into(),
-                            )),
-                            self,
-                        ));
-                    }
-                    self.pending = replay(&st, &self.prefix, self.last);
+                    // Everything sent from now on arrives on the new receiver; everything
+                    // before it is in the window (events enter the window before the feed).
+                    self.rx = self.rx.resubscribe();
+                    self.replaying = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

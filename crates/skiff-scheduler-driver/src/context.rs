@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{Namespace, ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
 use kube::Resource;
 use skiff_scheduler::{Snapshot, Workloads};
 use std::collections::BTreeMap;
@@ -150,6 +151,7 @@ where
 {
     Box::pin(
         watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+            .modify(|o: &mut K| o.meta_mut().managed_fields = None)
             .filter_map(move |e| async move { e.ok().map(wrap) }),
     )
 }

@@ -11,6 +11,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::Api;
 use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
 use kube::ResourceExt;
 use skiff_scheduler::events::{ActionType, EventResource};
 use skiff_scheduler::ClusterEvent;
@@ -144,9 +145,13 @@ impl Scheduler {
 }
 
 fn changes(client: &kube::Client) -> Pin<Box<dyn Stream<Item = Change> + Send>> {
+    // managedFields are dropped from everything the scheduler keeps, like upstream's
+    // informers do: no plugin reads them and they are a large part of each object.
     let nodes = watcher::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .modify(|n| n.metadata.managed_fields = None)
         .filter_map(|e| async move { e.ok().map(|e| Change::Node(Box::new(e))) });
     let pods = watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        .modify(|p| p.metadata.managed_fields = None)
         .filter_map(|e| async move { e.ok().map(|e| Change::Pod(Box::new(e))) });
     Box::pin(futures::stream::select(nodes, pods))
 }

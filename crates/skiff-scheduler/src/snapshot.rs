@@ -88,6 +88,15 @@ pub struct NodeInfo {
     with_affinity: usize,
     /// Pods with required anti-affinity (upstream `PodsWithRequiredAntiAffinity`).
     with_required_anti_affinity: usize,
+    /// Changes whenever the node's pods change (unique across all nodes and copies), so that
+    /// plugins may remember per-node results between cycles (upstream `NodeInfo.Generation`).
+    generation: u64,
+}
+
+/// The next node generation.
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl NodeInfo {
@@ -109,7 +118,13 @@ impl NodeInfo {
             image_states: Arc::default(),
             with_affinity: 0,
             with_required_anti_affinity: 0,
+            generation: next_generation(),
         }
+    }
+
+    /// Changes whenever the pods on the node change.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Whether a pod on the node has pod affinity or anti-affinity, so that the inter-pod
@@ -192,6 +207,7 @@ impl NodeInfo {
             self.used_ports.add(p);
         }
         self.count_affinity(&pod, 1);
+        self.generation = next_generation();
         self.pods.push(pod);
     }
 
@@ -208,6 +224,7 @@ impl NodeInfo {
             self.used_ports.remove(p);
         }
         self.count_affinity(&pod, -1);
+        self.generation = next_generation();
         Some(pod)
     }
 }

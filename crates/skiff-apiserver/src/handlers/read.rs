@@ -25,7 +25,8 @@ pub async fn get(cx: &Cx) -> Result<Response, ApiError> {
 
 /// LIST a collection.
 pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
-    let opts = ListOptions::parse(&cx.res, &cx.query)?;
+    let mut opts = ListOptions::parse(&cx.res, &cx.query)?;
+    opts.metadata_only = matches!(cx.output, Output::PartialMetadata(_));
     let page = cx
         .state
         .storage
@@ -46,14 +47,8 @@ pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
             t
         }
         Output::PartialMetadata(v) => {
-            let mut l = list_object(&cx.res, &page);
-            let items: Vec<Value> = l["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|o| partial(o, v))
-                .collect();
-            l["items"] = json!(items);
+            let items: Vec<Value> = page.items.iter().map(|o| partial(o, v)).collect();
+            let mut l = json!({"metadata": page.list_meta(), "items": items});
             l["kind"] = json!("PartialObjectMetadataList");
             l["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
             l

@@ -120,8 +120,9 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
         let (objs, rev) = st.cache.list(&prefix, min, rv.is_empty()).await?;
         let evs: Vec<bytes::Bytes> = objs
             .iter()
+            .filter_map(|s| s.decode())
             .filter(|o| opts.matches(&cx.res, o))
-            .map(|o| event("ADDED", renderer.render((**o).clone())))
+            .map(|o| event("ADDED", renderer.render(o)))
             .collect();
         (evs, rev)
     } else {
@@ -144,6 +145,7 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
         Err(e) => return Err(e),
     };
     let res = cx.res.clone();
+    let selecting = !opts.label.is_empty() || !opts.field.0.is_empty();
     let opts = Arc::new(opts);
     // A bookmark may only name a revision whose events this stream has already passed on.
     let last = Arc::new(std::sync::atomic::AtomicI64::new(from));
@@ -157,7 +159,11 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
                 Ok(Item::Event(e)) => {
                     last.fetch_max(e.revision, std::sync::atomic::Ordering::SeqCst);
                     let now = opts.matches(&res, &e.object);
-                    let before = e.prev.as_ref().is_some_and(|p| opts.matches(&res, p));
+                    // The previous state decides only for watchers that select.
+                    let before = match selecting {
+                        true => e.prev().is_some_and(|p| opts.matches(&res, p)),
+                        false => e.has_prev(),
+                    };
                     let ty = match (e.change, before, now) {
                         (Change::Added, _, true) => "ADDED",
                         (Change::Modified, true, true) => "MODIFIED",

@@ -25,6 +25,21 @@ pub struct ListOptions {
     pub resource_version: String,
     /// `resourceVersionMatch`
     pub rv_match: String,
+    /// Keep only `apiVersion`, `kind` and `metadata` of each item (for PartialObjectMetadata
+    /// lists: each full object is dropped as soon as it is matched, so a metadata list of many
+    /// large objects never holds them all).
+    pub metadata_only: bool,
+}
+
+/// `apiVersion`, `kind` and `metadata` of an object.
+fn metadata_of(mut v: Value) -> Value {
+    match v.as_object_mut() {
+        Some(m) => {
+            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
+            v
+        }
+        None => v,
+    }
 }
 
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
@@ -90,6 +105,7 @@ impl ListOptions {
             continue_from,
             resource_version: rv,
             rv_match,
+            metadata_only: false,
         })
     }
 
@@ -141,7 +157,7 @@ fn decode_continue(c: &str) -> Result<(i64, String), ApiError> {
 /// One page of a list.
 #[derive(Debug)]
 pub struct ListPage {
-    /// Matching objects (shared with the watch cache: not copied).
+    /// Matching objects.
     pub items: Vec<Arc<Value>>,
     /// The revision the page reflects.
     pub revision: i64,
@@ -168,9 +184,14 @@ impl Storage {
                 .list(&prefix, min_rev, o.resource_version.is_empty())
                 .await?;
             let items = objs
-                .into_iter()
+                .iter()
+                .filter_map(|s| s.decode())
                 .map(|v| super::in_version(res, v))
                 .filter(|v| o.matches(res, v))
+                .map(|v| match o.metadata_only {
+                    true => Arc::new(metadata_of(v)),
+                    false => Arc::new(v),
+                })
                 .collect();
             return Ok(ListPage {
                 items,
@@ -211,7 +232,10 @@ impl Storage {
             for kv in &page.kvs {
                 let v = super::in_version(res, decode(kv)?);
                 if o.matches(res, &v) {
-                    items.push(Arc::new(v));
+                    items.push(Arc::new(match o.metadata_only {
+                        true => metadata_of(v),
+                        false => v,
+                    }));
                 }
                 after = Some(kv.key.clone());
             }

@@ -133,7 +133,11 @@ where
 
     /// Lists and watches until `stop` turns true; retries with backoff on errors.
     pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
-        let stream = watcher(self.api.clone(), self.config.clone()).default_backoff();
+        // Like kube-controller-manager's informers, drop managedFields: no controller reads
+        // them, and they are a large part of every cached object.
+        let stream = watcher(self.api.clone(), self.config.clone())
+            .default_backoff()
+            .modify(|o: &mut K| o.meta_mut().managed_fields = None);
         futures::pin_mut!(stream);
         let stopped = crate::stopped(stop);
         futures::pin_mut!(stopped);

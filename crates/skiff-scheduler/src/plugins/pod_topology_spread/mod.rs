@@ -12,6 +12,7 @@ use crate::plugins::{LABEL_HOSTNAME, LABEL_TOPOLOGY_ZONE};
 use crate::pod_info::PodInfo;
 use crate::snapshot::{NodeInfo, Snapshot};
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The topology-spread filter and scorer (upstream `podtopologyspread.PodTopologySpread`).
@@ -23,6 +24,52 @@ pub struct PodTopologySpread {
     /// Whether `default_constraints` are the system defaults (then nodes lacking a zone
     /// label still take part in hostname spreading).
     pub system_defaulted: bool,
+    /// Matching-pod counts per node remembered between cycles.
+    host_counts: HostCounts,
+}
+
+/// Matching pods per (node, selector and namespace), remembered with the node's generation:
+/// consecutive pods of one workload share a selector, and between their cycles only the
+/// nodes whose pods changed need counting again. Scoring by hostname counts on every
+/// feasible node, which is otherwise the scheduler's largest cost on big clusters.
+#[derive(Clone, Debug, Default)]
+struct HostCounts(Arc<std::sync::Mutex<HashMap<(String, u64), (u64, i64)>>>);
+
+/// Entries kept before the memo starts over (about nodes × workloads being scheduled).
+const HOST_COUNTS_LIMIT: usize = 200_000;
+
+impl HostCounts {
+    /// Upstream `countPodsMatchSelector` on `node`, through the memo.
+    fn count(
+        &self,
+        node: &NodeInfo,
+        selector: &Selector,
+        selector_id: u64,
+        namespace: &str,
+    ) -> i64 {
+        let key = (node.name().to_string(), selector_id);
+        let mut memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, n)) = memo.get(&key) {
+            if *generation == node.generation() {
+                return *n;
+            }
+        }
+        let n = count_matching(node.pods(), selector, namespace);
+        if memo.len() >= HOST_COUNTS_LIMIT {
+            memo.clear();
+        }
+        memo.insert(key, (node.generation(), n));
+        n
+    }
+}
+
+/// A fingerprint of a selector and a namespace, for [`HostCounts`].
+fn selector_id(selector: &Selector, namespace: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{selector:?}").hash(&mut h);
+    namespace.hash(&mut h);
+    h.finish()
 }
 
 /// Upstream `systemDefaultConstraints`: hostname maxSkew 3, zone maxSkew 5, both `ScheduleAnyway`.
@@ -41,6 +88,7 @@ impl Default for PodTopologySpread {
         PodTopologySpread {
             default_constraints: system_default_constraints(),
             system_defaulted: true,
+            host_counts: HostCounts::default(),
         }
     }
 }

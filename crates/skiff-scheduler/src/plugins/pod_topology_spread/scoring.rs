@@ -1,7 +1,7 @@
 //! PodTopologySpread PreScore/Score: fewer matching pods in a node's domains scores higher,
 //! each constraint weighted by `ln(domains + 2)`.
 
-use super::{count_matching, node_has_all_keys, Constraint, PodTopologySpread};
+use super::{count_matching, node_has_all_keys, selector_id, Constraint, PodTopologySpread};
 use crate::framework::{CycleState, NodeScore, PreScore, Score, Status, MAX_NODE_SCORE};
 use crate::plugins::node_affinity::RequiredNodeAffinity;
 use crate::plugins::LABEL_HOSTNAME;
@@ -17,6 +17,8 @@ struct PreScoreState {
     /// Per constraint: topology value -> matching pods (hostname counted at Score time).
     counts: Vec<HashMap<String, i64>>,
     weights: Vec<f64>,
+    /// Per constraint: the selector's fingerprint for the hostname counts memo.
+    selector_ids: Vec<u64>,
 }
 
 /// Upstream `topologyNormalizingWeight`: `ln(size + 2)`.
@@ -105,11 +107,16 @@ impl PreScore for PodTopologySpread {
                 }
             }
         }
+        let selector_ids = constraints
+            .iter()
+            .map(|c| selector_id(&c.selector, &pod.namespace))
+            .collect();
         state.write(PreScoreState {
             constraints,
             ignored_nodes,
             counts,
             weights,
+            selector_ids,
         });
         Status::success()
     }
@@ -129,7 +136,8 @@ impl Score for PodTopologySpread {
                 continue;
             };
             let count = if c.topology_key == LABEL_HOSTNAME {
-                count_matching(node.pods(), &c.selector, &pod.namespace)
+                self.host_counts
+                    .count(node, &c.selector, s.selector_ids[i], &pod.namespace)
             } else {
                 s.counts[i].get(v).copied().unwrap_or(0)
             };

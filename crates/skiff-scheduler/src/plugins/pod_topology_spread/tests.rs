@@ -239,4 +239,24 @@ fn default_constraints_spread_replica_set_pods_by_hostname() {
     assert!(by_name["nozone"] > by_name["a1"], "{by_name:?}");
 }
 
+#[test]
+fn remembered_hostname_counts_follow_pods_added_between_cycles() {
+    let plugin = PodTopologySpread::default();
+    let p = owned_by_rs(pod("p").label("app", "web").build());
+    let mut snap =
+        Snapshot::new(&nodes(), &[owned_by_rs(web("w1", "a1"))]).with_workloads(Workloads {
+            services: Vec::new(),
+            ..workloads()
+        });
+    let before: HashMap<_, _> = score_all_in(&plugin, &p, &snap).into_iter().collect();
+    assert!(before["b1"] > before["a1"], "{before:?}");
+    // Two more replicas land on b1: the same plugin (and its memo) must now prefer a1's
+    // neighbours over b1.
+    assert!(snap.assume(&owned_by_rs(web("w2", "b1")), "b1"));
+    assert!(snap.assume(&owned_by_rs(web("w3", "b1")), "b1"));
+    let after: HashMap<_, _> = score_all_in(&plugin, &p, &snap).into_iter().collect();
+    assert!(after["b1"] < after["a1"], "{after:?}");
+    assert!(after["a2"] > after["b1"], "{after:?}");
+}
+
 use std::collections::HashMap;
