@@ -33,7 +33,12 @@ pub struct PodTopologySpread {
 /// nodes whose pods changed need counting again. Scoring by hostname counts on every
 /// feasible node, which is otherwise the scheduler's largest cost on big clusters.
 #[derive(Clone, Debug, Default)]
-struct HostCounts(Arc<std::sync::Mutex<HashMap<(String, u64), (u64, i64)>>>);
+struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, Remembered>>>);
+
+/// (node name, selector fingerprint).
+type HostKey = (String, u64);
+/// (node generation, matching pods).
+type Remembered = (u64, i64);
 
 /// Entries kept before the memo starts over (about nodes × workloads being scheduled).
 const HOST_COUNTS_LIMIT: usize = 200_000;
