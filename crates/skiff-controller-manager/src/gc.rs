@@ -100,6 +100,9 @@ pub fn plan(nodes: &[Node]) -> Plan {
     p
 }
 
+/// Objects per page when the sweep lists a kind.
+const LIST_PAGE: u32 = 500;
+
 async fn observe(
     client: &kube::Client,
 ) -> Result<(Vec<Node>, BTreeMap<(String, String), (ApiResource, bool)>), kube::Error> {
@@ -120,20 +123,27 @@ async fn observe(
                 continue;
             }
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-            let Ok(list) = api.list_metadata(&ListParams::default()).await else {
-                continue;
-            };
-            for o in list.items {
-                nodes.push(Node {
-                    resource: ar.clone(),
-                    namespaced,
-                    namespace: o.namespace(),
-                    name: o.name_any(),
-                    uid: o.uid().unwrap_or_default(),
-                    owners: o.owner_references().to_vec(),
-                    finalizers: o.finalizers().to_vec(),
-                    deleting: o.metadata.deletion_timestamp.is_some(),
-                });
+            // In pages, so that neither side holds a whole large collection at once. A kind
+            // whose listing fails part-way is seen in part: that only hides candidates, and
+            // every deletion checks the owner with a live read first.
+            let mut params = ListParams::default().limit(LIST_PAGE);
+            while let Ok(list) = api.list_metadata(&params).await {
+                for o in list.items {
+                    nodes.push(Node {
+                        resource: ar.clone(),
+                        namespaced,
+                        namespace: o.namespace(),
+                        name: o.name_any(),
+                        uid: o.uid().unwrap_or_default(),
+                        owners: o.owner_references().to_vec(),
+                        finalizers: o.finalizers().to_vec(),
+                        deleting: o.metadata.deletion_timestamp.is_some(),
+                    });
+                }
+                match list.metadata.continue_.filter(|c| !c.is_empty()) {
+                    Some(token) => params = params.continue_token(&token),
+                    None => break,
+                }
             }
         }
     }
