@@ -109,28 +109,25 @@ pub enum Item {
 
 /// An object as stored: its JSON bytes (shared, never copied) and the revision that wrote
 /// them. The cache keeps objects and history in this form and decodes on demand: a decoded
-/// `serde_json::Value` takes several times the memory of its JSON.
+/// `serde_json::Value` takes several times the memory of its JSON. Lists hand these out too,
+/// so callers decode, filter and project one object at a time, outside the cache's lock.
 #[derive(Clone, Debug)]
-struct Raw {
+pub struct Raw {
     value: bytes::Bytes,
     revision: i64,
 }
 
 impl Raw {
-    fn decode(&self) -> Option<Value> {
-        with_rv(&self.value, self.revision)
+    fn of(kv: &skiff_store::KeyValue) -> Self {
+        Raw {
+            value: kv.value.clone(),
+            revision: kv.mod_revision,
+        }
     }
-}
 
-/// A listed object, still in its stored form: callers decode, filter and project one object
-/// at a time (outside the cache's lock), so that a list never holds every object decoded.
-#[derive(Clone, Debug)]
-pub struct Stored(Raw);
-
-impl Stored {
     /// The object, with its `resourceVersion` (None if the stored bytes are not JSON).
     pub fn decode(&self) -> Option<Value> {
-        self.0.decode()
+        with_rv(&self.value, self.revision)
     }
 }
 
@@ -190,11 +187,7 @@ fn with_rv(bytes: &[u8], rev: i64) -> Option<Value> {
 
 /// Converts a store event into a cache event.
 pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
-    let prev = ev.prev.as_ref().map(|p| Raw {
-        value: p.value.clone(),
-        revision: p.mod_revision,
-    });
-    convert_with(ev, prev)
+    convert_with(ev, ev.prev.as_ref().map(Raw::of))
 }
 
 /// [`convert`] with the previous state given.
@@ -250,11 +243,7 @@ impl WatchCache {
                 .await?;
             revision = Some(page.revision);
             for kv in &page.kvs {
-                let raw = Raw {
-                    value: kv.value.clone(),
-                    revision: kv.mod_revision,
-                };
-                objects.insert(kv.key.clone(), raw);
+                objects.insert(kv.key.clone(), Raw::of(kv));
                 after = Some(kv.key.clone());
             }
             if !page.more {
@@ -285,12 +274,11 @@ impl WatchCache {
             WatchItem::Event(ev) => {
                 // The previous state is the cached object: share its bytes instead of keeping
                 // the store's copy too.
-                let prev = st.objects.get(&ev.kv.key).cloned().or_else(|| {
-                    ev.prev.as_ref().map(|p| Raw {
-                        value: p.value.clone(),
-                        revision: p.mod_revision,
-                    })
-                });
+                let prev = st
+                    .objects
+                    .get(&ev.kv.key)
+                    .cloned()
+                    .or_else(|| ev.prev.as_ref().map(Raw::of));
                 let Some(ce) = convert_with(&ev, prev.clone()) else {
                     return;
                 };
@@ -299,11 +287,7 @@ impl WatchCache {
                         st.objects.remove(&ce.key);
                     }
                     _ => {
-                        let raw = Raw {
-                            value: ev.kv.value.clone(),
-                            revision: ce.revision,
-                        };
-                        st.objects.insert(ce.key.clone(), raw);
+                        st.objects.insert(ce.key.clone(), Raw::of(&ev.kv));
                     }
                 }
                 st.revision = ce.revision;
@@ -367,7 +351,7 @@ impl WatchCache {
         prefix: &str,
         min_rev: Option<i64>,
         consistent: bool,
-    ) -> Result<(Vec<Stored>, i64), ApiError> {
+    ) -> Result<(Vec<Raw>, i64), ApiError> {
         let target = if consistent {
             self.store
                 .current_revision()
@@ -389,7 +373,7 @@ impl WatchCache {
                 .collect();
             (raws, st.revision)
         };
-        Ok((raws.into_iter().map(Stored).collect(), revision))
+        Ok((raws, revision))
     }
 
     /// A stream of changes under `prefix` after revision `after`. A watcher that falls

@@ -359,6 +359,24 @@ fn sets_and_pods(s: &Server, app: &str) -> (Vec<String>, Vec<String>) {
     (sets, live)
 }
 
+/// Applies [`deployment`], waits for its rollout and returns [`sets_and_pods`], checking that
+/// there is one ReplicaSet with `replicas` pods.
+fn rolled_out(s: &Server, name: &str, replicas: usize, extra: &str) -> (Vec<String>, Vec<String>) {
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &deployment(name, replicas as u32, extra),
+    );
+    s.ok(&[
+        "rollout",
+        "status",
+        &format!("deployment/{name}"),
+        "--timeout=60s",
+    ]);
+    let (sets, pods) = sets_and_pods(s, name);
+    assert_eq!((sets.len(), pods.len()), (1, replicas), "{sets:?} {pods:?}");
+    (sets, pods)
+}
+
 /// The images of the app's running pods, sorted.
 fn running_images(s: &Server, app: &str) -> Vec<String> {
     let mut v: Vec<String> = s
@@ -383,10 +401,7 @@ fn running_images(s: &Server, app: &str) -> Vec<String> {
 fn deployment_pause_holds_template_changes_until_resume() {
     let s = Server::start();
     let _sim = s.sim(2, &[]);
-    s.apply_ok(&["apply", "-f", "-"], &deployment("pz", 3, ""));
-    s.ok(&["rollout", "status", "deployment/pz", "--timeout=60s"]);
-    let (sets, pods) = sets_and_pods(&s, "pz");
-    assert_eq!((sets.len(), pods.len()), (1, 3), "{sets:?} {pods:?}");
+    let (sets, pods) = rolled_out(&s, "pz", 3, "");
 
     s.ok(&["rollout", "pause", "deployment/pz"]);
     eventually("Progressing=Unknown DeploymentPaused", || {
@@ -439,10 +454,7 @@ fn deployment_pause_holds_template_changes_until_resume() {
 fn deployment_rollout_restart_replaces_every_pod() {
     let s = Server::start();
     let _sim = s.sim(2, &[]);
-    s.apply_ok(&["apply", "-f", "-"], &deployment("rs", 3, ""));
-    s.ok(&["rollout", "status", "deployment/rs", "--timeout=60s"]);
-    let (sets, pods) = sets_and_pods(&s, "rs");
-    assert_eq!((sets.len(), pods.len()), (1, 3), "{sets:?} {pods:?}");
+    let (sets, pods) = rolled_out(&s, "rs", 3, "");
 
     s.ok(&["rollout", "restart", "deployment/rs"]);
     let out = s.ok(&["rollout", "status", "deployment/rs", "--timeout=60s"]);
@@ -491,12 +503,7 @@ fn deployment_rollout_restart_replaces_every_pod() {
 fn deployment_progress_deadline_exceeded_fails_rollout_status() {
     let s = Server::start();
     let _sim = s.sim(2, &[]);
-    s.apply_ok(
-        &["apply", "-f", "-"],
-        &deployment("slow", 2, "  progressDeadlineSeconds: 5\n"),
-    );
-    s.ok(&["rollout", "status", "deployment/slow", "--timeout=60s"]);
-    let (sets, _) = sets_and_pods(&s, "slow");
+    let (sets, _) = rolled_out(&s, "slow", 2, "  progressDeadlineSeconds: 5\n");
 
     // The new pods fit no node: they stay Pending and the rollout makes no progress.
     s.ok(&[

@@ -31,17 +31,6 @@ pub struct ListOptions {
     pub metadata_only: bool,
 }
 
-/// `apiVersion`, `kind` and `metadata` of an object.
-fn metadata_of(mut v: Value) -> Value {
-    match v.as_object_mut() {
-        Some(m) => {
-            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
-            v
-        }
-        None => v,
-    }
-}
-
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 impl ListOptions {
@@ -107,6 +96,15 @@ impl ListOptions {
             rv_match,
             metadata_only: false,
         })
+    }
+
+    /// A matched object as the list holds it: whole, or only `apiVersion`, `kind` and
+    /// `metadata` with [`ListOptions::metadata_only`].
+    fn project(&self, mut v: Value) -> Arc<Value> {
+        if let Some(m) = v.as_object_mut().filter(|_| self.metadata_only) {
+            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
+        }
+        Arc::new(v)
     }
 
     /// Whether an object passes both selectors.
@@ -188,10 +186,7 @@ impl Storage {
                 .filter_map(|s| s.decode())
                 .map(|v| super::in_version(res, v))
                 .filter(|v| o.matches(res, v))
-                .map(|v| match o.metadata_only {
-                    true => Arc::new(metadata_of(v)),
-                    false => Arc::new(v),
-                })
+                .map(|v| o.project(v))
                 .collect();
             return Ok(ListPage {
                 items,
@@ -232,10 +227,7 @@ impl Storage {
             for kv in &page.kvs {
                 let v = super::in_version(res, decode(kv)?);
                 if o.matches(res, &v) {
-                    items.push(Arc::new(match o.metadata_only {
-                        true => metadata_of(v),
-                        false => v,
-                    }));
+                    items.push(o.project(v));
                 }
                 after = Some(kv.key.clone());
             }

@@ -377,8 +377,9 @@ fn a_finished_rollout_reports_new_replica_set_available() {
     );
 }
 
-#[test]
-fn no_progress_within_the_deadline_sets_progress_deadline_exceeded() {
+/// A rollout to `nginx:2` (deadline 60 s) whose new ReplicaSet has no ready pods: the
+/// Deployment at revision 2, the old ReplicaSet and the new one.
+fn stuck_rollout() -> (Deployment, ReplicaSet, ReplicaSet) {
     let v2 = deployment("web")
         .replicas(2)
         .image("nginx:2")
@@ -389,8 +390,14 @@ fn no_progress_within_the_deadline_sets_progress_deadline_exceeded() {
     new.status.as_mut().unwrap().ready_replicas = None;
     let v1 = deployment("web").replicas(2).build();
     let old = RsBuilder::of_deployment(&v1, 1, 1).build();
-    let mut d = v2.clone();
+    let mut d = v2;
     d.metadata.annotations = Some(labels(&[(REVISION_ANNOTATION, "2")]));
+    (d, old, new)
+}
+
+#[test]
+fn no_progress_within_the_deadline_sets_progress_deadline_exceeded() {
+    let (mut d, old, new) = stuck_rollout();
     let stuck = super::progress::normalized(status(&plan(&observe(
         &d,
         &[old.clone(), new.clone()],
@@ -422,19 +429,8 @@ fn t_ms(secs: i64, millis: i64) -> Timestamp {
 
 #[test]
 fn a_stuck_deployment_is_checked_again_after_its_deadline_and_never_at_once() {
-    let v2 = deployment("web")
-        .replicas(2)
-        .image("nginx:2")
-        .progress_deadline(60)
-        .build();
-    let mut new = RsBuilder::of_deployment(&v2, 2, 2).build();
-    new.status.as_mut().unwrap().available_replicas = None;
-    new.status.as_mut().unwrap().ready_replicas = None;
-    let v1 = deployment("web").replicas(2).build();
-    let old = RsBuilder::of_deployment(&v1, 1, 1).build();
+    let (mut d, old, new) = stuck_rollout();
     let rss = [old, new];
-    let mut d = v2.clone();
-    d.metadata.annotations = Some(labels(&[(REVISION_ANNOTATION, "2")]));
     d.status = Some(super::progress::normalized(status(&plan(&observe(
         &d,
         &rss,
