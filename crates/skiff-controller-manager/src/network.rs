@@ -227,8 +227,9 @@ async fn sync_slices(ctx: &Ctx, key: ObjectKey) -> Result<Option<Duration>, kube
             break;
         }
     }
-    if w.0 > 0 {
-        ctx.slice_expectations.expect(&key, w.0, Instant::now());
+    if w.children > 0 {
+        ctx.slice_expectations
+            .expect(&key, w.children, Instant::now());
     }
     result
 }

@@ -175,7 +175,7 @@ async fn sync(
                 write::patch_status(
                     &api,
                     &key.name,
-                    quota.status.as_ref(),
+                    &mut quota.status.clone(),
                     &*status,
                     resourcequota::CONTROLLER_NAME,
                 )

@@ -58,6 +58,58 @@ impl<T: Eq + Hash + Clone> Expectations<T> {
     }
 }
 
+/// A workload controller's two expectations per object: its children cache must reach the
+/// revision of its last child write, and the cached object itself the revision of its last
+/// status write (a Job planning from a status older than its own last count would count
+/// finished pods again or create pods it already replaced).
+pub struct SyncExpectations<T> {
+    children: Expectations<T>,
+    own: Expectations<T>,
+}
+
+impl<T: Eq + Hash + Clone> Default for SyncExpectations<T> {
+    fn default() -> Self {
+        Self {
+            children: Expectations::default(),
+            own: Expectations::default(),
+        }
+    }
+}
+
+impl<T: Eq + Hash + Clone> SyncExpectations<T> {
+    /// Records a sync's writes: the highest child revision and the own-object revision
+    /// (0 for none).
+    pub fn expect(&self, key: &T, children: u64, own: u64, now: Instant) {
+        if children > 0 {
+            self.children.expect(key, children, now);
+        }
+        if own > 0 {
+            self.own.expect(key, own, now);
+        }
+    }
+
+    /// Whether `key` may plan with a children cache at `children_revision` and its cached
+    /// object at `own_revision`.
+    pub fn satisfied(
+        &self,
+        key: &T,
+        children_revision: u64,
+        own_revision: u64,
+        now: Instant,
+    ) -> bool {
+        // Both are checked (no short-circuit) so met expectations are forgotten on both sides.
+        let own = self.own.satisfied(key, own_revision, now);
+        let children = self.children.satisfied(key, children_revision, now);
+        own && children
+    }
+
+    /// Forgets `key` (its object was deleted).
+    pub fn delete(&self, key: &T) {
+        self.children.delete(key);
+        self.own.delete(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +128,34 @@ mod tests {
         assert!(
             e.satisfied(&"rs", 1, t0 + TIMEOUT),
             "times out like upstream"
+        );
+    }
+
+    #[test]
+    fn a_sync_waits_for_its_own_status_write_as_well_as_its_children() {
+        let e = SyncExpectations::<&str>::default();
+        let t0 = Instant::now();
+        e.expect(&"job", 10, 12, t0);
+        assert!(
+            !e.satisfied(&"job", 10, 11, t0),
+            "cached Job older than its status write"
+        );
+        assert!(e.satisfied(&"job", 10, 12, t0));
+        e.expect(&"job", 10, 12, t0);
+        assert!(
+            !e.satisfied(&"job", 9, 12, t0),
+            "pods cache older than the pod writes"
+        );
+        assert!(e.satisfied(&"job", 10, 12, t0));
+        e.expect(&"job", 0, 20, t0);
+        assert!(
+            !e.satisfied(&"job", 30, 19, t0),
+            "a status-only sync still waits"
+        );
+        e.delete(&"job");
+        assert!(
+            e.satisfied(&"job", 0, 0, t0),
+            "a deleted object waits for nothing"
         );
     }
 }

@@ -25,6 +25,6 @@ mod queue;
 
 pub(crate) use cache::revision_of;
 pub use cache::{Cache, ObjectKey};
-pub use expectations::Expectations;
+pub use expectations::{Expectations, SyncExpectations};
 pub use informer::{Change, Informer};
 pub use queue::{run_workers, Queue};

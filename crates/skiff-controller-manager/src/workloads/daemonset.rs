@@ -17,7 +17,7 @@ pub(crate) async fn sync(ctx: Arc<Ctx>, key: ObjectKey) -> Result<Option<Duratio
         ctx.forget(Kind::DaemonSet, &key);
         return Ok(None);
     };
-    if !ctx.caught_up(Kind::DaemonSet, &key, ctx.caches.pods.revision()) {
+    if !ctx.caught_up(Kind::DaemonSet, &key, ctx.caches.pods.revision(), &*ds) {
         return lagging();
     }
     let uid = ds.metadata.uid.clone().unwrap_or_default();
@@ -52,6 +52,7 @@ async fn run(
     let sets: Api<DaemonSet> = Api::namespaced(client, &ns);
     let mut unused = Written::default();
     let mut again = None;
+    let mut base = ds.status.clone();
     for step in steps {
         match step {
             daemonset::Step::AdoptPods(names) => {
@@ -90,8 +91,9 @@ async fn run(
                 write::create_all(&pods, all, NAME, w).await?
             }
             daemonset::Step::Status(status) => {
-                write::patch_status(&sets, &ds.name_any(), ds.status.as_ref(), &*status, NAME)
-                    .await?;
+                let o =
+                    write::patch_status(&sets, &ds.name_any(), &mut base, &*status, NAME).await?;
+                w.note_own(&o);
             }
             daemonset::Step::Event(ev) => write::record(&ctx.client, ds, NAME, &ev).await,
             daemonset::Step::RequeueAfter(d) => again = Some(d),

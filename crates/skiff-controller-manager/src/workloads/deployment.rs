@@ -17,7 +17,12 @@ pub(crate) async fn sync(ctx: Arc<Ctx>, key: ObjectKey) -> Result<Option<Duratio
         ctx.forget(Kind::Deployment, &key);
         return Ok(None);
     };
-    if !ctx.caught_up(Kind::Deployment, &key, ctx.caches.replica_sets.revision()) {
+    if !ctx.caught_up(
+        Kind::Deployment,
+        &key,
+        ctx.caches.replica_sets.revision(),
+        &*d,
+    ) {
         return lagging();
     }
     let uid = d.metadata.uid.clone().unwrap_or_default();
@@ -51,6 +56,7 @@ async fn run(
     let sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
     let deploys: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let mut again = None;
+    let mut base = d.status.clone();
     for step in steps {
         match step {
             deployment::Step::AdoptReplicaSets(names) => {
@@ -83,8 +89,9 @@ async fn run(
                     .await?;
             }
             deployment::Step::Status(status) => {
-                write::patch_status(&deploys, &d.name_any(), d.status.as_ref(), &status, NAME)
-                    .await?;
+                let o =
+                    write::patch_status(&deploys, &d.name_any(), &mut base, &status, NAME).await?;
+                w.note_own(&o);
             }
             deployment::Step::Event(ev) => write::record(&ctx.client, d, NAME, &ev).await,
             deployment::Step::RequeueAfter(dur) => again = Some(dur),

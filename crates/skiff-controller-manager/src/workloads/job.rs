@@ -17,7 +17,7 @@ pub(crate) async fn sync_job(ctx: Arc<Ctx>, key: ObjectKey) -> Result<Option<Dur
         ctx.forget(Kind::Job, &key);
         return Ok(None);
     };
-    if !ctx.caught_up(Kind::Job, &key, ctx.caches.pods.revision()) {
+    if !ctx.caught_up(Kind::Job, &key, ctx.caches.pods.revision(), &*j) {
         return lagging();
     }
     let pods = ctx
@@ -48,6 +48,7 @@ async fn run_job(
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let mut again = None;
+    let mut base = j.status.clone();
     for step in steps {
         match step {
             job::Step::AdoptPods(names) => {
@@ -75,8 +76,9 @@ async fn run_job(
                 write::delete_all(&pods, &names, &DeleteParams::default(), w).await?
             }
             job::Step::Status(status) => {
-                write::patch_status(&jobs, &j.name_any(), j.status.as_ref(), &*status, NAME)
-                    .await?;
+                let o =
+                    write::patch_status(&jobs, &j.name_any(), &mut base, &*status, NAME).await?;
+                w.note_own(&o);
             }
             job::Step::RemoveFinalizers(names) => {
                 write::remove_finalizer(&pods, &names, FIN, NAME, w).await?
@@ -104,7 +106,7 @@ pub(crate) async fn sync_cron(ctx: Arc<Ctx>, key: ObjectKey) -> Result<Option<Du
         ctx.forget(Kind::CronJob, &key);
         return Ok(None);
     };
-    if !ctx.caught_up(Kind::CronJob, &key, ctx.caches.jobs.revision()) {
+    if !ctx.caught_up(Kind::CronJob, &key, ctx.caches.jobs.revision(), &*cj) {
         return lagging();
     }
     let jobs = ctx
@@ -135,6 +137,7 @@ async fn run_cron(
     let crons: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
     let mut created: Vec<Job> = Vec::new();
     let mut again = None;
+    let mut base = cj.status.clone();
     for step in steps {
         match step {
             cronjob::Step::DeleteJob(name) => {
@@ -164,8 +167,9 @@ async fn run_cron(
                             .and_then(|j| j.metadata.uid.clone());
                     }
                 }
-                write::patch_status(&crons, &cj.name_any(), cj.status.as_ref(), &*status, NAME)
-                    .await?;
+                let o =
+                    write::patch_status(&crons, &cj.name_any(), &mut base, &*status, NAME).await?;
+                w.note_own(&o);
             }
             cronjob::Step::Event(ev) => write::record(&ctx.client, cj, NAME, &ev).await,
             cronjob::Step::RequeueAfter(d) => again = Some(d),

@@ -16,7 +16,7 @@ pub(crate) mod write;
 pub use write::Error;
 
 use crate::informers::{Caches, Informers};
-use crate::runtime::{run_workers, Expectations, ObjectKey, Queue};
+use crate::runtime::{run_workers, ObjectKey, Queue, SyncExpectations};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -49,7 +49,7 @@ pub(crate) struct Queues {
 pub(crate) struct Ctx {
     pub client: kube::Client,
     pub caches: Caches,
-    pub expectations: Expectations<(Kind, ObjectKey)>,
+    pub expectations: SyncExpectations<(Kind, ObjectKey)>,
 }
 
 /// If a sync cannot act yet (its cache lags its writes), it looks again after this long even
@@ -57,18 +57,28 @@ pub(crate) struct Ctx {
 const LAGGING_RETRY: Duration = Duration::from_secs(1);
 
 impl Ctx {
-    /// Whether `key` may plan: its children cache (at `revision`) has seen its last writes.
-    pub(crate) fn caught_up(&self, kind: Kind, key: &ObjectKey, revision: u64) -> bool {
-        self.expectations
-            .satisfied(&(kind, key.clone()), revision, Instant::now())
+    /// Whether `key` may plan: its children cache (at `revision`) has seen its last writes,
+    /// and the cached `object` has seen its last status write (a Job planning from a status
+    /// older than its own last count would count pods twice or create too many).
+    pub(crate) fn caught_up<K: kube::Resource>(
+        &self,
+        kind: Kind,
+        key: &ObjectKey,
+        revision: u64,
+        object: &K,
+    ) -> bool {
+        self.expectations.satisfied(
+            &(kind, key.clone()),
+            revision,
+            crate::runtime::revision_of(object),
+            Instant::now(),
+        )
     }
 
     /// Remembers the writes of a sync so the next one waits for them.
     pub(crate) fn wrote(&self, kind: Kind, key: &ObjectKey, w: &write::Written) {
-        if w.0 > 0 {
-            self.expectations
-                .expect(&(kind, key.clone()), w.0, Instant::now());
-        }
+        self.expectations
+            .expect(&(kind, key.clone()), w.children, w.own, Instant::now());
     }
 
     /// The object is gone: forget its expectations.
@@ -99,7 +109,7 @@ impl Controllers {
         let ctx = Arc::new(Ctx {
             client,
             caches: informers.caches(),
-            expectations: Expectations::default(),
+            expectations: SyncExpectations::default(),
         });
         Self { ctx, queues }
     }

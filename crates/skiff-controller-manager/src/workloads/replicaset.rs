@@ -26,7 +26,7 @@ pub(crate) async fn sync_rs(ctx: Arc<Ctx>, key: ObjectKey) -> Result<Option<Dura
         ctx.forget(Kind::ReplicaSet, &key);
         return Ok(None);
     };
-    if !ctx.caught_up(Kind::ReplicaSet, &key, ctx.caches.pods.revision()) {
+    if !ctx.caught_up(Kind::ReplicaSet, &key, ctx.caches.pods.revision(), &*rs) {
         return lagging();
     }
     let pods = ctx
@@ -56,6 +56,7 @@ async fn run_rs(
     let ns = rs.namespace().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut again = None;
+    let mut base = rs.status.clone();
     for step in steps {
         match step {
             replicaset::Step::AdoptPods(names) => {
@@ -73,8 +74,8 @@ async fn run_rs(
             }
             replicaset::Step::Status(status) => {
                 let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
-                write::patch_status(&api, &rs.name_any(), rs.status.as_ref(), &status, NAME)
-                    .await?;
+                let o = write::patch_status(&api, &rs.name_any(), &mut base, &status, NAME).await?;
+                w.note_own(&o);
             }
             replicaset::Step::RequeueAfter(d) => again = Some(d),
         }
@@ -93,6 +94,7 @@ pub(crate) async fn sync_rc(ctx: Arc<Ctx>, key: ObjectKey) -> Result<Option<Dura
         Kind::ReplicationController,
         &key,
         ctx.caches.pods.revision(),
+        &*ctl,
     ) {
         return lagging();
     }
@@ -122,6 +124,7 @@ async fn run_rc(
     let ns = ctl.namespace().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut again = None;
+    let mut base = ctl.status.clone();
     for step in steps {
         match step {
             rc::Step::AdoptPods(names) => {
@@ -139,8 +142,9 @@ async fn run_rc(
             }
             rc::Step::Status(status) => {
                 let api: Api<ReplicationController> = Api::namespaced(ctx.client.clone(), &ns);
-                write::patch_status(&api, &ctl.name_any(), ctl.status.as_ref(), &status, NAME)
-                    .await?;
+                let o =
+                    write::patch_status(&api, &ctl.name_any(), &mut base, &status, NAME).await?;
+                w.note_own(&o);
             }
             rc::Step::RequeueAfter(d) => again = Some(d),
         }

@@ -17,7 +17,7 @@ pub(crate) async fn sync(ctx: Arc<Ctx>, key: ObjectKey) -> Result<Option<Duratio
         ctx.forget(Kind::StatefulSet, &key);
         return Ok(None);
     };
-    if !ctx.caught_up(Kind::StatefulSet, &key, ctx.caches.pods.revision()) {
+    if !ctx.caught_up(Kind::StatefulSet, &key, ctx.caches.pods.revision(), &*set) {
         return lagging();
     }
     let uid = set.metadata.uid.clone().unwrap_or_default();
@@ -53,6 +53,7 @@ async fn run(
     let sets: Api<StatefulSet> = Api::namespaced(client, &ns);
     let mut unused = Written::default();
     let mut again = None;
+    let mut base = set.status.clone();
     for step in steps {
         match step {
             statefulset::Step::AdoptPods(names) => {
@@ -96,8 +97,9 @@ async fn run(
                 write::delete_all(&pods, &[name], &DeleteParams::default(), w).await?
             }
             statefulset::Step::Status(status) => {
-                write::patch_status(&sets, &set.name_any(), set.status.as_ref(), &*status, NAME)
-                    .await?;
+                let o =
+                    write::patch_status(&sets, &set.name_any(), &mut base, &*status, NAME).await?;
+                w.note_own(&o);
             }
             statefulset::Step::RequeueAfter(d) => again = Some(d),
         }

@@ -10,13 +10,25 @@ use serde::Serialize;
 use serde_json::json;
 use std::fmt::Debug;
 
-/// The highest revision a sync wrote to the children cache it waits on.
+/// The highest revisions a sync wrote: to the children cache it waits on, and to its own
+/// object (the next sync waits until the cached object is at least that new).
 #[derive(Debug, Default)]
-pub(crate) struct Written(pub u64);
+pub(crate) struct Written {
+    /// The highest revision written to a child (pods, ReplicaSets, …).
+    pub children: u64,
+    /// The revision of the controller's last write to its own object (its status).
+    pub own: u64,
+}
 
 impl Written {
+    /// Remembers a write to a child.
     pub(crate) fn note<K: Resource>(&mut self, obj: &K) {
-        self.0 = self.0.max(crate::runtime::revision_of(obj));
+        self.children = self.children.max(crate::runtime::revision_of(obj));
+    }
+
+    /// Remembers a write to the controller's own object, as the server returned it.
+    pub(crate) fn note_own<K: Resource>(&mut self, obj: &K) {
+        self.own = self.own.max(crate::runtime::revision_of(obj));
     }
 }
 
@@ -235,22 +247,33 @@ fn status_patch<S: Serialize>(old: Option<&S>, status: &S) -> serde_json::Value 
     json!({ "status": merge_diff(&old, &new) })
 }
 
-/// Writes `status` through the status subresource as a merge patch from the cached `old`
-/// status, so fields the planner dropped are removed too.
+/// Writes `status` through the status subresource as a merge patch from `base`, so fields
+/// the planner dropped are removed too, then makes `status` the new base.
+///
+/// `base` starts as the cached status; a sync with several status steps passes the same
+/// `base` to each, so the second patch diffs against what the first one wrote, not against
+/// the cache (diffing against the cache would leave behind fields the first patch set and
+/// the second cleared: a Job's `uncountedTerminatedPods` would then be counted twice).
+///
+/// Use: `let mut base = job.status.clone();` before the sync's steps, then
+/// `patch_status(&jobs, name, &mut base, &status, manager)` for each status step.
 pub(crate) async fn patch_status<K, S>(
     api: &Api<K>,
     name: &str,
-    old: Option<&S>,
+    base: &mut Option<S>,
     status: &S,
     manager: &str,
 ) -> Result<K, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
-    S: Serialize,
+    S: Serialize + Clone,
 {
-    let patch = status_patch(old, status);
-    api.patch_status(name, &pp(manager), &Patch::Merge(&patch))
-        .await
+    let patch = status_patch(base.as_ref(), status);
+    let o = api
+        .patch_status(name, &pp(manager), &Patch::Merge(&patch))
+        .await?;
+    *base = Some(status.clone());
+    Ok(o)
 }
 
 /// [`patch_status`] guarded by the resourceVersion the status was computed from (409 if the
