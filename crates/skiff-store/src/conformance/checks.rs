@@ -280,6 +280,14 @@ pub async fn list_at_old_revisions(h: &mut dyn Harness) {
         "list before d",
     );
     assert_eq!(keys(&before_d.kvs), ["/o/a", "/o/c"]);
+    // A key deleted by then is neither listed nor counted as remaining.
+    let first = ok(
+        s.list(page("/o/", None, 1, Some(d.mod_revision - 1))).await,
+        "first page before d",
+    );
+    assert_eq!(keys(&first.kvs), ["/o/a"]);
+    assert_eq!(first.kvs[0].value, val("a2"));
+    assert_eq!((first.more, first.remaining), (true, 1));
     let empty = ok(
         s.list(page("/o/", None, 0, Some(c.mod_revision - 3))).await,
         "at start",

@@ -201,22 +201,44 @@ fn list_start<'a>(prefix: &'a str, after_key: Option<&'a str>) -> Bound<&'a str>
     }
 }
 
-/// Collects up to `limit` (0 = all) key-values from `items` and counts the rest.
-fn paginate(
-    items: impl Iterator<Item = Result<KeyValue, StoreError>>,
+/// A page under construction: up to `limit` (0 = all) key-values, then only a count of the
+/// keys left, so a page of 500 out of 30,000 copies 500 values, not 30,000.
+struct Page {
     limit: usize,
-) -> Result<(Vec<KeyValue>, u64), StoreError> {
-    let mut kvs = Vec::new();
-    let mut remaining = 0u64;
-    for item in items {
-        let kv = item?;
-        if limit == 0 || kvs.len() < limit {
-            kvs.push(kv);
-        } else {
-            remaining += 1;
+    kvs: Vec<KeyValue>,
+    remaining: u64,
+}
+
+impl Page {
+    fn new(limit: usize) -> Self {
+        Page {
+            limit,
+            kvs: Vec::new(),
+            remaining: 0,
         }
     }
-    Ok((kvs, remaining))
+
+    /// Whether the next key goes into the page (else it is only counted).
+    fn has_room(&self) -> bool {
+        self.limit == 0 || self.kvs.len() < self.limit
+    }
+
+    /// Adds the next key: `decode` runs only if the key goes into the page.
+    fn push(
+        &mut self,
+        decode: impl FnOnce() -> Result<KeyValue, StoreError>,
+    ) -> Result<(), StoreError> {
+        if self.has_room() {
+            self.kvs.push(decode()?);
+        } else {
+            self.remaining += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> (Vec<KeyValue>, u64) {
+        (self.kvs, self.remaining)
+    }
 }
 
 /// Lists the live keys under `prefix` after `after_key`.
@@ -229,14 +251,16 @@ pub(crate) fn list_current(
     let range = current
         .range::<&str>((list_start(prefix, after_key), Bound::Unbounded))
         .map_err(db_err)?;
-    let items = range
-        .map(|entry| {
-            let (k, v) = entry.map_err(db_err)?;
-            Ok((k.value().to_string(), v))
-        })
-        .take_while(|item| item.as_ref().map_or(true, |(k, _)| in_prefix(k, prefix)))
-        .map(|item| item.and_then(|(k, v)| decode_current(&k, v.value())));
-    paginate(items, limit)
+    let mut page = Page::new(limit);
+    for entry in range {
+        let (k, v) = entry.map_err(db_err)?;
+        let key = k.value();
+        if !in_prefix(key, prefix) {
+            break;
+        }
+        page.push(|| decode_current(key, v.value()))?;
+    }
+    Ok(page.finish())
 }
 
 /// Lists the keys under `prefix` after `after_key` as of revision `at`.
@@ -255,11 +279,22 @@ pub(crate) fn list_at(
     let range = versions
         .range::<(&str, i64)>((start, Bound::Unbounded))
         .map_err(db_err)?;
-    // Versions come grouped by key, oldest first: remember the newest one <= `at` of the key
-    // being scanned and emit it when the next key starts.
-    let mut out: Vec<Result<KeyValue, StoreError>> = Vec::new();
+    // Versions come grouped by key, oldest first: remember the revision of the newest one
+    // <= `at` of the key being scanned (and whether it was a delete); when the next key
+    // starts, read that version back if the page has room, else only count it.
+    let mut page = Page::new(limit);
     let mut key: Option<String> = None;
-    let mut newest: Option<KeyValue> = None;
+    let mut newest: Option<(Revision, bool)> = None;
+    let emit = |page: &mut Page, key: &Option<String>, newest: Option<(Revision, bool)>| match (
+        key, newest,
+    ) {
+        (Some(name), Some((rev, false))) => page.push(|| {
+            let missing = || damaged(format!("version {name:?}@{rev} vanished while read"));
+            let record = versions.get((name.as_str(), rev)).map_err(db_err)?;
+            decode_version(name, rev, record.ok_or_else(missing)?.value())?.ok_or_else(missing)
+        }),
+        _ => Ok(()),
+    };
     for entry in range {
         let (k, v) = entry.map_err(db_err)?;
         let (name, rev) = k.value();
@@ -267,15 +302,15 @@ pub(crate) fn list_at(
             break;
         }
         if key.as_deref() != Some(name) {
-            out.extend(newest.take().map(Ok));
+            emit(&mut page, &key, newest.take())?;
             key = Some(name.to_string());
         }
         if rev <= at {
-            newest = decode_version(name, rev, v.value())?;
+            newest = Some((rev, v.value().first() == Some(&TAG_DELETE)));
         }
     }
-    out.extend(newest.map(Ok));
-    paginate(out.into_iter(), limit)
+    emit(&mut page, &key, newest)?;
+    Ok(page.finish())
 }
 
 /// One chunk of watch replay: the events under `prefix` among the (at most `max`) revisions
