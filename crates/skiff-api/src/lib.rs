@@ -10,10 +10,12 @@
 //! - [`validation`]: required fields of the core kinds.
 
 pub mod builtin;
+pub mod cidr;
 pub mod conversion;
 pub mod defaults;
 pub mod error;
 pub mod names;
+pub mod quantity;
 pub mod registry;
 pub mod resource;
 pub mod selector;

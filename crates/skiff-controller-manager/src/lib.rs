@@ -9,6 +9,7 @@
 //! - [`workloads`]: ReplicaSet, ReplicationController, Deployment, Job, CronJob, StatefulSet
 //!   and DaemonSet drivers over the shared [`informers`].
 //! - [`network`]: Endpoints and EndpointSlices of Services with selectors.
+//! - [`nodeipam`]: each node gets a pod CIDR (a /24 of the cluster CIDR).
 //! - [`nodelifecycle`]: silent nodes become Unknown and tainted; their pods are evicted.
 //! - [`disruption`]: PodDisruptionBudget status.
 //! - [`quota`]: ResourceQuota usage.
@@ -19,6 +20,7 @@ pub mod gc;
 pub mod informers;
 pub mod namespace;
 pub mod network;
+pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod quota;
 pub mod runtime;
@@ -37,10 +39,21 @@ pub struct Options {
 }
 
 /// Settings of the controllers themselves.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Node lifecycle: grace periods before a silent node is marked Unknown.
     pub node_lifecycle: skiff_controllers::nodelifecycle::Options,
+    /// The range node pod CIDRs are carved from (upstream's `--cluster-cidr`).
+    pub cluster_cidr: skiff_api::cidr::Ipv4Cidr,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            node_lifecycle: Default::default(),
+            cluster_cidr: skiff_api::cidr::Ipv4Cidr::new(std::net::Ipv4Addr::new(10, 42, 0, 0), 16),
+        }
+    }
 }
 
 /// Upstream's defaults.
@@ -67,6 +80,7 @@ async fn run_controllers(client: kube::Client, settings: Settings, stop: watch::
     let workloads = workloads::Controllers::new(client.clone(), &informers);
     let network = network::Controllers::new(client.clone(), &informers);
     let nodes = nodelifecycle::Controller::new(client.clone(), &informers, settings.node_lifecycle);
+    let ipam = nodeipam::Controller::new(client.clone(), &informers, settings.cluster_cidr);
     let budgets = disruption::Controller::new(client.clone(), &informers);
     let quotas = quota::Controller::new(client.clone(), &informers);
     let watches = informers.run(&stop).await;
@@ -77,6 +91,7 @@ async fn run_controllers(client: kube::Client, settings: Settings, stop: watch::
         workloads.run(stop.clone()),
         network.run(stop.clone()),
         nodes.run(stop.clone()),
+        ipam.run(stop.clone()),
         budgets.run(stop.clone()),
         quotas.run(stop.clone()),
         gc::run(client, stop),

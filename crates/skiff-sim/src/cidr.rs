@@ -1,85 +1,12 @@
 //! Addresses of simulated nodes and pods: each node's InternalIP, its /24 pod range carved out
 //! of `--pod-cidr`, and a per-node allocator handing out pod IPs from that range.
 
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
-/// An IPv4 network such as `10.128.0.0/9` (host bits are cleared when parsed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv4Cidr {
-    network: Ipv4Addr,
-    prefix: u8,
-}
+pub use skiff_api::cidr::{CidrError, Ipv4Cidr};
 
 /// The default `--pod-cidr`: 10.128.0.0/9, room for 32768 nodes' /24s.
-pub const DEFAULT_POD_CIDR: Ipv4Cidr = Ipv4Cidr {
-    network: Ipv4Addr::new(10, 128, 0, 0),
-    prefix: 9,
-};
-
-impl Ipv4Cidr {
-    /// The network's first address.
-    pub fn network(&self) -> Ipv4Addr {
-        self.network
-    }
-
-    /// The prefix length.
-    pub fn prefix(&self) -> u8 {
-        self.prefix
-    }
-
-    /// How many /24 ranges the network holds (0 when it is smaller than a /24).
-    pub fn count_24(&self) -> u32 {
-        if self.prefix > 24 {
-            0
-        } else {
-            1 << (24 - self.prefix)
-        }
-    }
-
-    /// The `i`-th /24 inside the network, if there is one.
-    pub fn nth_24(&self, i: u32) -> Option<Ipv4Cidr> {
-        (i < self.count_24()).then(|| Ipv4Cidr {
-            network: Ipv4Addr::from(u32::from(self.network) + (i << 8)),
-            prefix: 24,
-        })
-    }
-}
-
-/// Why a CIDR string was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid IPv4 CIDR {0:?} (expected e.g. 10.128.0.0/9)")]
-pub struct CidrError(String);
-
-impl FromStr for Ipv4Cidr {
-    type Err = CidrError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || CidrError(s.to_string());
-        let (addr, prefix) = s.trim().split_once('/').ok_or_else(bad)?;
-        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-        if prefix > 32 {
-            return Err(bad());
-        }
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - prefix)
-        };
-        Ok(Ipv4Cidr {
-            network: Ipv4Addr::from(u32::from(addr) & mask),
-            prefix,
-        })
-    }
-}
-
-impl fmt::Display for Ipv4Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
+pub const DEFAULT_POD_CIDR: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(10, 128, 0, 0), 9);
 
 /// Nodes whose InternalIP [`node_ip`] can give: 10.127.0.0/16 without .0 and .255 endings.
 pub const MAX_NODES: u32 = 256 * 254;

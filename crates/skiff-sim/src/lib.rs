@@ -58,7 +58,7 @@ pub mod pod_plan;
 pub mod pod_status;
 mod pods;
 pub mod qos;
-pub mod quantity;
+pub use skiff_api::quantity;
 mod register;
 pub mod spread;
 pub mod table;

@@ -4,17 +4,16 @@
 use crate::cidr;
 use crate::ids;
 use crate::options::SimOptions;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
     DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
     NodeSystemInfo,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use std::net::Ipv4Addr;
 
 /// Namespace of node Leases (upstream's `kube-node-lease`).
-pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+pub use skiff_agent::node::LEASE_NAMESPACE;
 /// Annotation that stops a node's heartbeat at runtime when set to `"stop"`.
 pub const HEARTBEAT_ANNOTATION: &str = "sim.skiff.dev/heartbeat";
 /// The value of [`HEARTBEAT_ANNOTATION`] that stops the heartbeat.
@@ -185,29 +184,9 @@ pub fn ready_since(node: &Node) -> Option<Timestamp> {
         })
 }
 
-/// The Lease of node `name` (owned by the Node with `uid`, so it goes when the node does).
-pub fn lease(name: &str, uid: &str, duration_secs: i32, now: Timestamp) -> Lease {
-    Lease {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(LEASE_NAMESPACE.into()),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "v1".into(),
-                kind: "Node".into(),
-                name: name.into(),
-                uid: uid.into(),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        },
-        spec: Some(LeaseSpec {
-            holder_identity: Some(name.into()),
-            lease_duration_seconds: Some(duration_secs),
-            renew_time: Some(MicroTime(now)),
-            ..Default::default()
-        }),
-    }
-}
+/// The Lease of node `name` (owned by the Node with `uid`, so it goes when the node does):
+/// the real agent's, so simulated and real nodes heartbeat alike.
+pub use skiff_agent::node::lease;
 
 /// The merge patch renewing a Lease (also re-asserting holder, duration and owner).
 pub fn renew_patch(name: &str, uid: &str, duration_secs: i32, now: Timestamp) -> serde_json::Value {

@@ -32,7 +32,7 @@ pub struct SchedulerArgs {
     kubeconfig: Option<PathBuf>,
 }
 
-async fn client_or_default(path: &Option<PathBuf>) -> Result<kube::Client> {
+pub(crate) async fn client_or_default(path: &Option<PathBuf>) -> Result<kube::Client> {
     match path {
         Some(p) => client_from(p).await,
         None => kube::Client::try_default()
@@ -41,7 +41,7 @@ async fn client_or_default(path: &Option<PathBuf>) -> Result<kube::Client> {
     }
 }
 
-async fn until_signal() -> Result<()> {
+pub(crate) async fn until_signal() -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

@@ -65,6 +65,10 @@ pub struct ControllerFlags {
     /// The same for a node that has never reported Ready, counted from its registration.
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
     node_startup_grace_period: Duration,
+    /// The range node pod CIDRs come from: each node gets the lowest free /24 of it as
+    /// spec.podCIDR (nodes that already have one keep it).
+    #[arg(long, default_value = skiff_controllers::nodeipam::DEFAULT_CLUSTER_CIDR, value_name = "CIDR")]
+    cluster_cidr: skiff_api::cidr::Ipv4Cidr,
 }
 
 impl ControllerFlags {
@@ -73,6 +77,7 @@ impl ControllerFlags {
         let mut o = skiff_controller_manager::default_options();
         o.settings.node_lifecycle.node_monitor_grace_period = self.node_monitor_grace_period;
         o.settings.node_lifecycle.node_startup_grace_period = self.node_startup_grace_period;
+        o.settings.cluster_cidr = self.cluster_cidr;
         o
     }
 }

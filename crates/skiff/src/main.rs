@@ -1,5 +1,6 @@
 //! The `skiff` binary: subcommands that wire the components together. No decisions live here.
 
+mod agent;
 mod controllers;
 mod flags;
 mod server;
@@ -42,6 +43,9 @@ enum Command {
     /// the kubelet's part for their pods (Running, Ready, pod IPs; Job pods complete or fail
     /// when annotated). For scale tests and for testing controllers and scheduling policies.
     Sim(skiff_sim::SimArgs),
+    /// Run this machine as a node: register it, keep its status and Lease fresh, and run the
+    /// container runtime (its own containerd, or the one at --container-runtime-endpoint).
+    Agent(skiff_agent::AgentArgs),
 }
 
 fn main() {
@@ -68,6 +72,7 @@ fn main() {
             Command::Controllers(args) => controllers::run(args).await,
             Command::Scheduler(args) => controllers::run_scheduler(args).await,
             Command::Sim(args) => skiff_sim::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
         }
     });
     if let Err(e) = result {

@@ -278,3 +278,112 @@ impl Drop for Sim {
         let _ = self.child.wait();
     }
 }
+
+/// A running `skiff agent` against a [`Server`], with its own containerd under
+/// `<server data dir>/agent-<name>`.
+pub struct Agent {
+    child: Option<Child>,
+    /// The node name.
+    pub name: String,
+    /// The agent's data dir.
+    pub data_dir: PathBuf,
+    /// Captured stderr.
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts `skiff agent --node-name <name>` (status every second) with extra flags.
+    pub fn agent(&self, name: &str, extra: &[&str]) -> Agent {
+        let mut a = Agent {
+            child: None,
+            name: name.into(),
+            data_dir: self.dir.path().join(format!("agent-{name}")),
+            log: self.dir.path().join(format!("agent-{name}.log")),
+        };
+        a.launch(&self.kubeconfig, extra);
+        a
+    }
+}
+
+impl Agent {
+    /// Starts (again) on the same data dir.
+    pub fn launch(&mut self, kubeconfig: &Path, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("agent log");
+        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(["agent", "--node-name", &self.name, "--kubeconfig"])
+            .arg(kubeconfig)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--node-status-update-frequency", "1"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start skiff agent");
+        self.child = Some(child);
+    }
+
+    /// The pid of the agent's containerd (from its pid file).
+    pub fn containerd_pid(&self) -> Option<u32> {
+        let f = self.data_dir.join("agent/containerd/containerd.pid");
+        std::fs::read_to_string(f).ok()?.trim().parse().ok()
+    }
+
+    /// Kills the agent with SIGKILL (its containerd keeps running).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the agent with SIGTERM and waits for it (it stops its containerd).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        signal(c.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// The agent's log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Sends a signal with kill(1).
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status();
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.terminate();
+        // Never leave a containerd behind, even if the agent did not stop it.
+        if let Some(pid) = self.containerd_pid().filter(|p| alive(*p)) {
+            signal(pid, "KILL");
+        }
+    }
+}

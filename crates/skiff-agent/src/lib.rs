@@ -1,0 +1,27 @@
+//! The node agent: the kubelet's job in Skiff.
+//!
+//! Layers, each its own module:
+//! - [`containerd`]: runs the agent's own containerd (generated config, readiness, restarts);
+//! - [`cri`]: the CRI v1 client over a unix socket;
+//! - [`cni`]: the pod network config (bridge + host-local on the node's pod CIDR);
+//! - [`machine`]: facts read from the host (CPU, memory, disk, kernel, OS);
+//! - [`node`]: PURE — the Node object, its conditions and its Lease from those facts;
+//! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh.
+//!
+//! Running pods (sandboxes, containers, volumes, probes, CNI) comes next; see issue 4.
+
+pub mod cni;
+pub mod containerd;
+pub mod cri;
+pub mod machine;
+pub mod node;
+pub mod register;
+mod run;
+
+pub use run::{run, AgentArgs};
+
+/// Resolves once `stop` is true (or its sender is gone). The watch guard stays inside, so the
+/// caller's future remains `Send`.
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

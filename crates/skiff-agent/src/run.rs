@@ -1,0 +1,168 @@
+//! `skiff agent`: flags and wiring.
+
+use crate::containerd::{config::Layout, Containerd};
+use crate::node::Settings;
+use crate::register::Registrar;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Flags of `skiff agent`: run this machine as a node of a cluster.
+///
+/// The agent registers a Node named after the host (or `--node-name`) with the machine's CPU,
+/// memory and disk, keeps its conditions and its Lease in kube-node-lease fresh, and runs the
+/// container runtime: its own containerd (config and state under `<data-dir>/agent`), or the
+/// one at `--container-runtime-endpoint`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Kubeconfig of the cluster (default: $KUBECONFIG, then ~/.kube/config). `skiff server`
+    /// writes one to `<its data-dir>/kubeconfig.yaml`.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Where the agent keeps containerd's config, images and state (under `agent/`).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/skiff")]
+    pub data_dir: PathBuf,
+
+    /// Node name [default: the host name, lower-cased].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// CRI socket of a container runtime to use instead of starting containerd (a path or
+    /// `unix:///path`).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub container_runtime_endpoint: Option<String>,
+
+    /// The containerd binary the agent starts.
+    #[arg(long, value_name = "PATH", default_value = "containerd")]
+    pub containerd: PathBuf,
+
+    /// Maximum pods on this node.
+    #[arg(long, value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_pods: u32,
+
+    /// CPU held back from pods (kube-reserved + system-reserved), e.g. 100m.
+    #[arg(long, value_name = "QUANTITY", value_parser = parse_millis)]
+    pub reserved_cpu: Option<u64>,
+
+    /// Memory held back from pods, e.g. 256Mi.
+    #[arg(long, value_name = "QUANTITY", value_parser = parse_bytes)]
+    pub reserved_memory: Option<u64>,
+
+    /// Ephemeral storage held back from pods, e.g. 1Gi.
+    #[arg(long, value_name = "QUANTITY", value_parser = parse_bytes)]
+    pub reserved_ephemeral_storage: Option<u64>,
+
+    /// Extra node label (repeatable).
+    #[arg(long = "node-label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub node_labels: Vec<(String, String)>,
+
+    /// Seconds between node status updates and Lease renewals.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub node_status_update_frequency: u64,
+
+    /// leaseDurationSeconds of the node's Lease.
+    #[arg(long, value_name = "SECONDS", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub node_lease_duration: u64,
+}
+
+fn parse_quantity(s: &str) -> Result<i128, String> {
+    skiff_api::quantity::parse(s)
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| format!("{s:?} is not a non-negative quantity (e.g. 500m, 256Mi, 1Gi)"))
+}
+
+fn parse_millis(s: &str) -> Result<u64, String> {
+    parse_quantity(s).map(|n| u64::try_from((n + 999_999) / 1_000_000).unwrap_or(u64::MAX))
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    parse_quantity(s).map(|n| u64::try_from((n + 999_999_999) / 1_000_000_000).unwrap_or(u64::MAX))
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+impl AgentArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            max_pods: self.max_pods,
+            reserved_cpu_millis: self.reserved_cpu.unwrap_or(0),
+            reserved_memory: self.reserved_memory.unwrap_or(0),
+            reserved_ephemeral_storage: self.reserved_ephemeral_storage.unwrap_or(0),
+            labels: self.node_labels.iter().cloned().collect(),
+        }
+    }
+}
+
+/// `skiff agent` with its API `client`: runs until `stop` turns true, then stops containerd
+/// (containers keep running and are adopted by the next start). Returns early with an error
+/// if the runtime cannot be started.
+pub async fn run(
+    client: kube::Client,
+    args: AgentArgs,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let agent_dir = args.data_dir.join("agent");
+    std::fs::create_dir_all(&agent_dir)
+        .with_context(|| format!("creating {}", agent_dir.display()))?;
+    let (socket, supervisor) = match &args.container_runtime_endpoint {
+        Some(e) => (PathBuf::from(e.strip_prefix("unix://").unwrap_or(e)), None),
+        None => {
+            eprintln!(
+                "skiff agent: starting containerd (config and log under {})",
+                agent_dir.join("containerd").display()
+            );
+            let c = Containerd::start(Layout::under(&agent_dir), args.containerd.clone()).await?;
+            let socket = c.socket().to_path_buf();
+            (socket, Some(tokio::spawn(c.supervise(stop.clone()))))
+        }
+    };
+    let machine_name = crate::machine::Machine::read(&agent_dir).hostname;
+    let name = args.node_name.clone().unwrap_or(machine_name);
+    eprintln!(
+        "skiff agent: node {name}, container runtime at {}",
+        socket.display()
+    );
+    let registrar = Registrar {
+        client,
+        name,
+        settings: args.settings(),
+        cni_conf_dir: supervisor
+            .is_some()
+            .then(|| Layout::under(&agent_dir).cni_conf_dir),
+        data_dir: agent_dir,
+        cri_socket: socket,
+        lease_duration: Duration::from_secs(args.node_lease_duration),
+        interval: Duration::from_secs(args.node_status_update_frequency),
+    };
+    registrar.run(stop).await;
+    if let Some(s) = supervisor {
+        let _ = s.await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_amounts_are_parsed_as_quantities() {
+        assert_eq!(parse_millis("100m"), Ok(100));
+        assert_eq!(parse_millis("1.5"), Ok(1500));
+        assert_eq!(parse_bytes("256Mi"), Ok(256 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1_000_000_000));
+        assert!(parse_bytes("-1Gi").is_err());
+        assert!(parse_bytes("lots")
+            .unwrap_err()
+            .contains("not a non-negative quantity"));
+        assert_eq!(parse_label("a=b"), Ok(("a".into(), "b".into())));
+        assert!(parse_label("=b").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! `skiff agent`: the node agent, wired to an API client and to signals.
+
+use anyhow::Result;
+
+/// Runs the agent until SIGTERM or SIGINT (or until it fails to start its runtime).
+pub async fn run(args: skiff_agent::AgentArgs) -> Result<()> {
+    let client = crate::controllers::client_or_default(&args.kubeconfig).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut task = tokio::spawn(skiff_agent::run(client, args, stop_rx));
+    tokio::select! {
+        done = &mut task => return done?,
+        signalled = crate::controllers::until_signal() => signalled?,
+    }
+    eprintln!("skiff agent: stopping");
+    let _ = stop_tx.send(true);
+    task.await?
+}

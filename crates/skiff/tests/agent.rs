@@ -1,0 +1,193 @@
+//! The node agent against a real containerd (started by the agent itself): registration,
+//! node status true to the machine, the Lease, the pod CIDR and CNI config, containerd
+//! supervision and adoption across agent restarts. Needs root and Debian's containerd, runc
+//! and containernetworking-plugins (`.ci/run` installs them).
+
+mod common;
+use common::{alive, eventually, json, Server};
+
+fn ready(s: &Server, node: &str) -> bool {
+    let out = s.kubectl(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    String::from_utf8_lossy(&out.stdout) == "True"
+}
+
+#[test]
+fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
+    let s = Server::start();
+    let mut a = s.agent(
+        "agent-a",
+        &["--reserved-memory", "256Mi", "--node-label", "team=infra"],
+    );
+    eventually("the agent's node Ready", || ready(&s, "agent-a"));
+
+    let n = json(&s.ok(&["get", "node", "agent-a", "-o", "json"]));
+    let info = &n["status"]["nodeInfo"];
+    let runtime = info["containerRuntimeVersion"].as_str().unwrap();
+    assert!(runtime.starts_with("containerd://1."), "{runtime}");
+    assert!(!info["kernelVersion"].as_str().unwrap().is_empty());
+    assert!(!info["osImage"].as_str().unwrap().is_empty());
+    assert_eq!(info["operatingSystem"], "linux");
+    let labels = &n["metadata"]["labels"];
+    assert_eq!(labels["kubernetes.io/hostname"], "agent-a");
+    assert_eq!(labels["kubernetes.io/os"], "linux");
+    assert_eq!(labels["team"], "infra");
+    let cap = &n["status"]["capacity"];
+    assert_eq!(cap["pods"], "110");
+    let cpus: u32 = cap["cpu"].as_str().unwrap().parse().unwrap();
+    assert!(cpus >= 1);
+    let kib = |q: &serde_json::Value| -> u64 {
+        q.as_str()
+            .unwrap()
+            .strip_suffix("Ki")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mem = kib(&cap["memory"]);
+    let alloc = kib(&n["status"]["allocatable"]["memory"]);
+    assert_eq!(
+        mem - alloc,
+        (256 + 100) * 1024,
+        "reserved 256Mi + eviction threshold 100Mi"
+    );
+    for t in ["MemoryPressure", "DiskPressure", "PIDPressure"] {
+        let c = n["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .unwrap_or_else(|| panic!("no {t} condition"));
+        assert_eq!(c["status"], "False", "{t}");
+    }
+    // The control plane gave the node a /24 of the cluster CIDR; the agent wrote the CNI
+    // config for it, which is what made containerd's network (and so the node) ready.
+    let cidr = n["spec"]["podCIDR"].as_str().unwrap();
+    assert!(
+        cidr.starts_with("10.42.") && cidr.ends_with("/24"),
+        "{cidr}"
+    );
+    let conflist = std::fs::read_to_string(a.data_dir.join("agent/cni/net.d/10-skiff.conflist"))
+        .expect("CNI config");
+    assert!(conflist.contains(cidr), "{conflist}");
+
+    // The Lease is held by the node and renewed.
+    let renew = || {
+        s.ok(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-node-lease",
+            "agent-a",
+            "-o",
+            "jsonpath={.spec.holderIdentity} {.spec.renewTime}",
+        ])
+    };
+    let first = renew();
+    assert!(first.starts_with("agent-a "), "{first}");
+    eventually("the Lease renewed", || renew() != first);
+
+    // containerd killed: the agent starts a new one and the node stays Ready.
+    let old = a.containerd_pid().expect("containerd pid file");
+    assert!(alive(old));
+    common::signal(old, "KILL");
+    eventually("containerd restarted", || {
+        a.containerd_pid().is_some_and(|p| p != old && alive(p))
+    });
+    let restarted = a.containerd_pid().unwrap();
+    eventually("the node Ready after the restart", || ready(&s, "agent-a"));
+
+    // The agent killed and started again: it adopts the running containerd.
+    a.kill();
+    assert!(alive(restarted), "containerd must outlive the agent");
+    a.launch(&s.kubeconfig, &[]);
+    eventually("the restarted agent adopts containerd", || {
+        a.logs().contains("adopted the running containerd")
+    });
+    assert_eq!(a.containerd_pid(), Some(restarted));
+    eventually("the node Ready with the adopted containerd", || {
+        ready(&s, "agent-a")
+    });
+
+    // SIGTERM: the agent stops its containerd and exits cleanly.
+    let status = a.terminate().expect("agent exit status");
+    assert!(status.success(), "agent exit: {status:?}\n{}", a.logs());
+    assert!(
+        !alive(restarted),
+        "containerd still running after the agent stopped"
+    );
+}
+
+#[test]
+fn an_agent_without_containerd_says_what_to_install() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["agent", "--kubeconfig"])
+        .arg(&s.kubeconfig)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--containerd", "/nonexistent/containerd"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot run /nonexistent/containerd")
+            && err.contains("apt-get install containerd"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nodes_get_distinct_pod_cidrs_from_the_cluster_cidr() {
+    let s = Server::start_with(&["--cluster-cidr", "10.99.0.0/16"]);
+    // A node that registers with its own range keeps it, and the range is never given again.
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: own\nspec:\n  podCIDR: 10.99.0.0/24\n  podCIDRs: [10.99.0.0/24]\n",
+    );
+    for name in ["n1", "n2", "n3"] {
+        s.apply_ok(
+            &["apply", "-f", "-"],
+            &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n"),
+        );
+    }
+    let cidrs = || {
+        s.ok(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR}{\"\\n\"}{end}",
+        ])
+    };
+    eventually("every node has a pod CIDR", || {
+        cidrs().lines().all(|l| !l.ends_with('='))
+    });
+    let text = cidrs();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let (name, cidr) = line.split_once('=').unwrap();
+        assert!(
+            cidr.starts_with("10.99.") && cidr.ends_with(".0/24"),
+            "{line}"
+        );
+        assert!(seen.insert(cidr.to_string()), "duplicate range: {text}");
+        if name == "own" {
+            assert_eq!(cidr, "10.99.0.0/24");
+        }
+    }
+    assert_eq!(seen.len(), 4);
+    // A bad flag is one clear line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["server", "--cluster-cidr", "10.99.0.0/33"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid IPv4 CIDR"));
+}
