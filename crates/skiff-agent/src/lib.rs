@@ -4,6 +4,7 @@
 //! - [`containerd`]: runs the agent's own containerd (generated config, readiness, restarts);
 //! - [`cri`]: the CRI v1 client over a unix socket;
 //! - [`cni`]: the pod network config (bridge + host-local on the node's pod CIDR);
+//! - [`images`]: the pause image built from busybox, archive import, listing;
 //! - [`machine`]: facts read from the host (CPU, memory, disk, kernel, OS);
 //! - [`node`]: PURE — the Node object, its conditions and its Lease from those facts;
 //! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh.
@@ -13,6 +14,7 @@
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod images;
 pub mod machine;
 pub mod node;
 pub mod register;

@@ -38,6 +38,11 @@ pub struct AgentArgs {
     #[arg(long, value_name = "PATH", default_value = "containerd")]
     pub containerd: PathBuf,
 
+    /// containerd's `ctr` binary, used to import the sandbox image and archives dropped into
+    /// `<data-dir>/agent/images/`.
+    #[arg(long, value_name = "PATH", default_value = "ctr")]
+    pub ctr: PathBuf,
+
     /// Maximum pods on this node.
     #[arg(long, value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_pods: u32,
@@ -100,6 +105,32 @@ impl AgentArgs {
     }
 }
 
+/// Imports the sandbox image (built from busybox) if containerd lacks it, then every archive
+/// dropped into `<agent dir>/images/`.
+async fn prepare_images(
+    args: &AgentArgs,
+    socket: &std::path::Path,
+    agent_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut cri = crate::cri::Cri::connect(socket).await?;
+    let work = agent_dir.join("images").join(".build");
+    if crate::images::ensure_pause(&mut cri, &args.ctr, socket, &work)
+        .await
+        .context(
+            "preparing the sandbox image (needs /bin/busybox: apt-get install busybox-static)",
+        )?
+    {
+        eprintln!(
+            "skiff agent: imported the sandbox image {}",
+            crate::containerd::config::SANDBOX_IMAGE
+        );
+    }
+    for f in crate::images::import_dir(&args.ctr, socket, &agent_dir.join("images")).await {
+        eprintln!("skiff agent: imported {}", f.display());
+    }
+    Ok(())
+}
+
 /// `skiff agent` with its API `client`: runs until `stop` turns true, then stops containerd
 /// (containers keep running and are adopted by the next start). Returns early with an error
 /// if the runtime cannot be started.
@@ -120,6 +151,7 @@ pub async fn run(
             );
             let c = Containerd::start(Layout::under(&agent_dir), args.containerd.clone()).await?;
             let socket = c.socket().to_path_buf();
+            prepare_images(&args, &socket, &agent_dir).await?;
             (socket, Some(tokio::spawn(c.supervise(stop.clone()))))
         }
     };

@@ -46,6 +46,9 @@ enum Command {
     /// Run this machine as a node: register it, keep its status and Lease fresh, and run the
     /// container runtime (its own containerd, or the one at --container-runtime-endpoint).
     Agent(skiff_agent::AgentArgs),
+    /// The images of a node's container runtime: `skiff images ls`, `skiff images import
+    /// FILE.tar` (OCI layout or docker archive), for nodes without a registry.
+    Images(skiff_agent::images::command::ImagesArgs),
 }
 
 fn main() {
@@ -73,6 +76,7 @@ fn main() {
             Command::Scheduler(args) => controllers::run_scheduler(args).await,
             Command::Sim(args) => skiff_sim::run(args).await,
             Command::Agent(args) => agent::run(args).await,
+            Command::Images(args) => skiff_agent::images::command::run(args).await,
         }
     });
     if let Err(e) = result {

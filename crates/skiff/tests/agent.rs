@@ -92,6 +92,54 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
     assert!(first.starts_with("agent-a "), "{first}");
     eventually("the Lease renewed", || renew() != first);
 
+    // The sandbox image was built from busybox and imported; an image archive built here
+    // imports with `skiff images import` and is listed.
+    let images = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .arg("images")
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&a.data_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skiff images {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ls = images(&["ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("registry.k8s.io/pause ") && l.contains(" 3.6 ")),
+        "{ls}"
+    );
+    let busybox =
+        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let img = skiff_agent::images::oci::busybox(
+        "skiff.test/busybox:v1",
+        busybox,
+        &["sh", "sleep", "echo"],
+        vec!["/bin/sh".into()],
+    );
+    let archive = a.data_dir.join("busybox.tar");
+    std::fs::write(&archive, skiff_agent::images::oci::archive(&img).unwrap()).unwrap();
+    images(&["import", archive.to_str().unwrap()]);
+    let ls = images(&["ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("skiff.test/busybox ") && l.contains(" v1 ")),
+        "{ls}"
+    );
+
+    // A pod sandbox runs on that containerd: the pause image starts (so the containerd config
+    // suits this machine) and CNI gives it an address in the node's pod CIDR.
+    let socket = a.data_dir.join("agent/containerd/containerd.sock");
+    let ip = sandbox_ip(&socket);
+    let prefix = cidr.trim_end_matches("0/24");
+    assert!(ip.starts_with(prefix), "sandbox IP {ip} outside {cidr}");
+
     // containerd killed: the agent starts a new one and the node stays Ready.
     let old = a.containerd_pid().expect("containerd pid file");
     assert!(alive(old));
@@ -121,6 +169,10 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
         !alive(restarted),
         "containerd still running after the agent stopped"
     );
+    // The sandbox's CNI bridge is the only thing the test left on the host.
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", skiff_agent::cni::BRIDGE])
+        .status();
 }
 
 #[test]
@@ -190,4 +242,60 @@ fn nodes_get_distinct_pod_cidrs_from_the_cluster_cidr() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid IPv4 CIDR"));
+}
+
+/// Runs a pod sandbox through CRI, returns its IP, and removes it again.
+fn sandbox_ip(socket: &std::path::Path) -> String {
+    use k8s_cri::v1::{
+        PodSandboxConfig, PodSandboxMetadata, PodSandboxStatusRequest, RemovePodSandboxRequest,
+        RunPodSandboxRequest, StopPodSandboxRequest,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut cri = skiff_agent::cri::Cri::connect(socket).await.unwrap();
+        let config = PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: "probe".into(),
+                uid: "probe-uid".into(),
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            hostname: "probe".into(),
+            ..Default::default()
+        };
+        let id = cri
+            .runtime
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config),
+                runtime_handler: String::new(),
+            })
+            .await
+            .expect("RunPodSandbox")
+            .into_inner()
+            .pod_sandbox_id;
+        let status = cri
+            .runtime
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: id.clone(),
+                verbose: false,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .status
+            .expect("sandbox status");
+        assert_eq!(status.state, 0, "sandbox not ready: {status:?}");
+        let ip = status.network.map(|n| n.ip).unwrap_or_default();
+        cri.runtime
+            .stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: id.clone(),
+            })
+            .await
+            .expect("StopPodSandbox");
+        cri.runtime
+            .remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: id })
+            .await
+            .expect("RemovePodSandbox");
+        ip
+    })
 }
