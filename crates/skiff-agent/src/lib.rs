@@ -5,6 +5,7 @@
 //! - [`cri`]: the CRI v1 client over a unix socket;
 //! - [`cni`]: the pod network config (bridge + host-local on the node's pod CIDR);
 //! - [`images`]: the pause image built from busybox, archive import, listing;
+//! - [`join`]: a client from a join token (CA pinned by hash, bearer secret);
 //! - [`machine`]: facts read from the host (CPU, memory, disk, kernel, OS);
 //! - [`node`]: PURE — the Node object, its conditions and its Lease from those facts;
 //! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh.
@@ -15,6 +16,7 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod images;
+pub mod join;
 pub mod machine;
 pub mod node;
 pub mod register;

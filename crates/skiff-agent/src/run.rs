@@ -16,9 +16,27 @@ use tokio::sync::watch;
 /// one at `--container-runtime-endpoint`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct AgentArgs {
-    /// Kubeconfig of the cluster (default: $KUBECONFIG, then ~/.kube/config). `skiff server`
-    /// writes one to `<its data-dir>/kubeconfig.yaml`.
-    #[arg(long, value_name = "PATH")]
+    /// URL of the API server to join, with --token or --token-file (`skiff server` prints it).
+    #[arg(long, value_name = "URL", requires = "token_source")]
+    pub server: Option<String>,
+
+    /// The join token (`K10…::node:…`), from the server's `<data-dir>/node-token`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SKIFF_TOKEN",
+        hide_env_values = true,
+        group = "token_source"
+    )]
+    pub token: Option<String>,
+
+    /// A file holding the join token.
+    #[arg(long, value_name = "PATH", group = "token_source")]
+    pub token_file: Option<PathBuf>,
+
+    /// Kubeconfig of the cluster instead of --server/--token (default: $KUBECONFIG, then
+    /// ~/.kube/config). `skiff server` writes one to `<its data-dir>/kubeconfig.yaml`.
+    #[arg(long, value_name = "PATH", conflicts_with = "server")]
     pub kubeconfig: Option<PathBuf>,
 
     /// Where the agent keeps containerd's config, images and state (under `agent/`).
@@ -94,6 +112,17 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 impl AgentArgs {
+    /// The join token from --token or --token-file, if one was given.
+    pub fn join_token(&self) -> anyhow::Result<Option<skiff_api::join::JoinToken>> {
+        let text = match (&self.token, &self.token_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .with_context(|| format!("reading the join token from {}", f.display()))?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(text.parse()?))
+    }
+
     fn settings(&self) -> Settings {
         Settings {
             max_pods: self.max_pods,

@@ -14,6 +14,7 @@ pub mod cidr;
 pub mod conversion;
 pub mod defaults;
 pub mod error;
+pub mod join;
 pub mod names;
 pub mod quantity;
 pub mod registry;

@@ -37,4 +37,8 @@ impl ServerConfig {
     pub fn kubeconfig_path(&self) -> PathBuf {
         self.data_dir.join("kubeconfig.yaml")
     }
+    /// `<data-dir>/node-token`: what `skiff agent --token-file` reads to join.
+    pub fn node_token_path(&self) -> PathBuf {
+        self.data_dir.join("node-token")
+    }
 }

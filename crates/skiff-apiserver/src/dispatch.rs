@@ -22,6 +22,19 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Serves one request.
 pub async fn dispatch(state: Arc<AppState>, user: User, req: Request<Body>) -> Response {
     let started = Instant::now();
+    let user = if user.is_anonymous() {
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match crate::join::authenticate(state.join_token.as_ref(), header) {
+            Ok(Some(agent)) => agent,
+            Ok(None) => user,
+            Err(crate::join::BadToken) => return error_response(&ApiError::Unauthorized),
+        }
+    } else {
+        user
+    };
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
@@ -281,6 +294,7 @@ fn non_resource(
                 body,
             ))
         }
+        "/cacerts" => Ok(text(StatusCode::OK, state.ca_cert.clone())),
         "/version" => {
             let (ma, mi, pa) = skiff_api::builtin::KUBERNETES_VERSION;
             Ok(respond(

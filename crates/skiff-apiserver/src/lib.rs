@@ -15,6 +15,7 @@ pub mod crd;
 pub mod discovery;
 pub mod dispatch;
 pub mod handlers;
+pub mod join;
 pub mod negotiate;
 pub mod pipeline;
 pub mod pki;

@@ -135,6 +135,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     }
     let pki = crate::pki::load_or_create(&cfg.tls_dir(), &sans)?;
     let tls = crate::tls::server_config(&pki)?;
+    let join_token = crate::join::load_or_create(&cfg.node_token_path(), &pki.ca_cert)?;
 
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
     let listener = TcpListener::bind(addr)
@@ -180,6 +181,8 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         server_address: format!("{host}:{}", addr.port()),
         clock: Arc::new(chrono::Utc::now),
         bookmark_interval: bookmark_interval(),
+        ca_cert: pki.ca_cert.clone(),
+        join_token: Some(join_token),
     });
 
     bootstrap(&storage, addr.port())

@@ -26,6 +26,10 @@ pub struct AppState {
     pub clock: Clock,
     /// How often an idle watch with bookmarks gets one.
     pub bookmark_interval: Duration,
+    /// The cluster CA (PEM), served at `/cacerts`.
+    pub ca_cert: String,
+    /// The node join token agents authenticate with (as a bearer token).
+    pub join_token: Option<skiff_api::join::JoinToken>,
 }
 
 impl std::fmt::Debug for AppState {

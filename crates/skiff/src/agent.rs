@@ -4,7 +4,10 @@ use anyhow::Result;
 
 /// Runs the agent until SIGTERM or SIGINT (or until it fails to start its runtime).
 pub async fn run(args: skiff_agent::AgentArgs) -> Result<()> {
-    let client = crate::controllers::client_or_default(&args.kubeconfig).await?;
+    let client = match (&args.server, args.join_token()?) {
+        (Some(server), Some(token)) => skiff_agent::join::client(server, &token).await?,
+        _ => crate::controllers::client_or_default(&args.kubeconfig).await?,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut task = tokio::spawn(skiff_agent::run(client, args, stop_rx));
     tokio::select! {

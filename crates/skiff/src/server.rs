@@ -108,6 +108,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         "skiff: try: KUBECONFIG={} kubectl get namespaces",
         cfg.kubeconfig_path().display()
     );
+    eprintln!(
+        "skiff: nodes join with: skiff agent --server {} --token-file {}",
+        server.url,
+        cfg.node_token_path().display()
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scheduler = if args.disable_scheduler {
         None

@@ -153,7 +153,7 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
     // The agent killed and started again: it adopts the running containerd.
     a.kill();
     assert!(alive(restarted), "containerd must outlive the agent");
-    a.launch(&s.kubeconfig, &[]);
+    a.launch(&[]);
     eventually("the restarted agent adopts containerd", || {
         a.logs().contains("adopted the running containerd")
     });
@@ -173,6 +173,77 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
     let _ = std::process::Command::new("ip")
         .args(["link", "del", skiff_agent::cni::BRIDGE])
         .status();
+}
+
+#[test]
+fn an_agent_joins_with_the_servers_token_and_a_wrong_token_is_refused() {
+    let s = Server::start();
+    let token = std::fs::read_to_string(s.data_dir().join("node-token")).expect("node-token");
+    assert!(token.starts_with("K10"), "{token}");
+    // The CA is served unauthenticated, and hashes to the token's pin.
+    let ca = s.ok(&["get", "--raw", "/cacerts"]);
+    assert!(ca.contains("BEGIN CERTIFICATE"));
+    let a = s.joined_agent("joiner", &[]);
+    eventually("the joined node Ready", || ready(&s, "joiner"));
+    let lease = s.ok(&[
+        "get",
+        "lease",
+        "-n",
+        "kube-node-lease",
+        "joiner",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(lease.trim(), "lease.coordination.k8s.io/joiner");
+    drop(a);
+
+    let run = |token: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args([
+                "agent",
+                "--server",
+                &s.url(),
+                "--token",
+                token,
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let (pin, _) = token.trim().split_once("::").unwrap();
+    let err = run(&format!("{pin}::node:not-the-secret"));
+    assert!(
+        err.contains("refused the token (401 Unauthorized)"),
+        "{err}"
+    );
+    let err = run(&format!("K10{}::node:x", "0".repeat(64)));
+    assert!(
+        err.contains("does not have the CA this token was issued for"),
+        "{err}"
+    );
+    let err = run("garbage");
+    assert!(err.contains("not a join token"), "{err}");
+    // A wrong bearer token is 401 for any request, like upstream.
+    let out = std::process::Command::new(common::kubectl_bin())
+        .args([
+            "--kubeconfig",
+            "/dev/null",
+            "--insecure-skip-tls-verify",
+            "--token",
+            "nope",
+        ])
+        .args(["--server", &s.url(), "get", "ns"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("You must be logged in to the server"),
+        "{err}"
+    );
 }
 
 #[test]

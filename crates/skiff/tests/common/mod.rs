@@ -283,6 +283,8 @@ impl Drop for Sim {
 /// `<server data dir>/agent-<name>`.
 pub struct Agent {
     child: Option<Child>,
+    /// How it reaches the server: `--kubeconfig …` or `--server … --token-file …`.
+    auth: Vec<std::ffi::OsString>,
     /// The node name.
     pub name: String,
     /// The agent's data dir.
@@ -292,30 +294,59 @@ pub struct Agent {
 }
 
 impl Server {
-    /// Starts `skiff agent --node-name <name>` (status every second) with extra flags.
+    /// Starts `skiff agent --node-name <name> --kubeconfig <admin>` (status every second).
     pub fn agent(&self, name: &str, extra: &[&str]) -> Agent {
+        self.agent_as(
+            name,
+            vec!["--kubeconfig".into(), self.kubeconfig.clone().into()],
+            extra,
+        )
+    }
+
+    /// Starts an agent that joins with `--server <url> --token-file <data-dir>/node-token`.
+    pub fn joined_agent(&self, name: &str, extra: &[&str]) -> Agent {
+        let auth = vec![
+            "--server".into(),
+            self.url().into(),
+            "--token-file".into(),
+            self.dir.path().join("node-token").into(),
+        ];
+        self.agent_as(name, auth, extra)
+    }
+
+    fn agent_as(&self, name: &str, auth: Vec<std::ffi::OsString>, extra: &[&str]) -> Agent {
         let mut a = Agent {
             child: None,
+            auth,
             name: name.into(),
             data_dir: self.dir.path().join(format!("agent-{name}")),
             log: self.dir.path().join(format!("agent-{name}.log")),
         };
-        a.launch(&self.kubeconfig, extra);
+        a.launch(extra);
         a
+    }
+
+    /// The API server's URL (from the kubeconfig it wrote).
+    pub fn url(&self) -> String {
+        let kc = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        kc.lines()
+            .find_map(|l| l.trim().strip_prefix("server:"))
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .expect("server: in the kubeconfig")
     }
 }
 
 impl Agent {
     /// Starts (again) on the same data dir.
-    pub fn launch(&mut self, kubeconfig: &Path, extra: &[&str]) {
+    pub fn launch(&mut self, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("agent log");
         let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["agent", "--node-name", &self.name, "--kubeconfig"])
-            .arg(kubeconfig)
+            .args(["agent", "--node-name", &self.name])
+            .args(&self.auth)
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--node-status-update-frequency", "1"])
