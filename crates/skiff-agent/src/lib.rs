@@ -7,7 +7,10 @@
 //! - [`images`]: the pause image built from busybox, archive import, listing;
 //! - [`join`]: a client from a join token (CA pinned by hash, bearer secret);
 //! - [`machine`]: facts read from the host (CPU, memory, disk, kernel, OS);
+//! - [`podsync`]: PURE — a pod's spec against its sandbox and containers → runtime ops and
+//!   the pod status;
 //! - [`node`]: PURE — the Node object, its conditions and its Lease from those facts;
+//! - [`pods`]: the driver that runs the pods bound to the node through CRI;
 //! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh.
 //!
 //! Running pods (sandboxes, containers, volumes, probes, CNI) comes next; see issue 4.
@@ -19,6 +22,8 @@ pub mod images;
 pub mod join;
 pub mod machine;
 pub mod node;
+pub mod pods;
+pub mod podsync;
 pub mod register;
 mod run;
 

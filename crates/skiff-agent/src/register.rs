@@ -29,6 +29,8 @@ pub struct Registrar {
     pub cri_socket: PathBuf,
     /// Where to write the CNI config (None: the runtime's network is configured elsewhere).
     pub cni_conf_dir: Option<PathBuf>,
+    /// The pods' bridge.
+    pub cni_bridge: String,
     /// Seconds in the Lease's `leaseDurationSeconds`.
     pub lease_duration: Duration,
     /// Time between status updates and Lease renewals.
@@ -118,7 +120,7 @@ impl Registrar {
             return;
         };
         let ipam = self.data_dir.join("cni").join("ipam");
-        match crate::cni::ensure(conf_dir, &ipam, cidr) {
+        match crate::cni::ensure(conf_dir, &ipam, cidr, &self.cni_bridge) {
             Ok(true) => {
                 tracing::info!(%cidr, dir = %conf_dir.display(), "wrote the pod network config")
             }

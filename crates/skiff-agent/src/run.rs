@@ -61,6 +61,10 @@ pub struct AgentArgs {
     #[arg(long, value_name = "PATH", default_value = "ctr")]
     pub ctr: PathBuf,
 
+    /// The Linux bridge the node's pods are attached to.
+    #[arg(long, value_name = "NAME", default_value = crate::cni::BRIDGE, value_parser = crate::cni::parse_bridge)]
+    pub cni_bridge: String,
+
     /// Maximum pods on this node.
     #[arg(long, value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_pods: u32,
@@ -197,12 +201,24 @@ pub async fn run(
         cni_conf_dir: supervisor
             .is_some()
             .then(|| Layout::under(&agent_dir).cni_conf_dir),
+        cni_bridge: args.cni_bridge.clone(),
         data_dir: agent_dir,
         cri_socket: socket,
         lease_duration: Duration::from_secs(args.node_lease_duration),
         interval: Duration::from_secs(args.node_status_update_frequency),
     };
+    let pods = crate::pods::PodWorker {
+        client: registrar.client.clone(),
+        cri: crate::cri::Cri::connect(&registrar.cri_socket).await?,
+        node: registrar.name.clone(),
+        host_ip: crate::machine::Machine::read(&registrar.data_dir)
+            .address
+            .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string()),
+        log_dir: registrar.data_dir.join("logs"),
+    };
+    let pod_worker = tokio::spawn(pods.run(stop.clone()));
     registrar.run(stop).await;
+    let _ = pod_worker.await;
     if let Some(s) = supervisor {
         let _ = s.await;
     }

@@ -22,7 +22,14 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
     let s = Server::start();
     let mut a = s.agent(
         "agent-a",
-        &["--reserved-memory", "256Mi", "--node-label", "team=infra"],
+        &[
+            "--reserved-memory",
+            "256Mi",
+            "--node-label",
+            "team=infra",
+            "--cni-bridge",
+            "sktest-a",
+        ],
     );
     eventually("the agent's node Ready", || ready(&s, "agent-a"));
 
@@ -94,39 +101,14 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
 
     // The sandbox image was built from busybox and imported; an image archive built here
     // imports with `skiff images import` and is listed.
-    let images = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .arg("images")
-            .args(extra)
-            .arg("--data-dir")
-            .arg(&a.data_dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skiff images {extra:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let ls = images(&["ls"]);
+    let ls = images(&a, &["ls"]);
     assert!(
         ls.lines()
             .any(|l| l.starts_with("registry.k8s.io/pause ") && l.contains(" 3.6 ")),
         "{ls}"
     );
-    let busybox =
-        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
-    let img = skiff_agent::images::oci::busybox(
-        "skiff.test/busybox:v1",
-        busybox,
-        &["sh", "sleep", "echo"],
-        vec!["/bin/sh".into()],
-    );
-    let archive = a.data_dir.join("busybox.tar");
-    std::fs::write(&archive, skiff_agent::images::oci::archive(&img).unwrap()).unwrap();
-    images(&["import", archive.to_str().unwrap()]);
-    let ls = images(&["ls"]);
+    import_busybox(&a);
+    let ls = images(&a, &["ls"]);
     assert!(
         ls.lines()
             .any(|l| l.starts_with("skiff.test/busybox ") && l.contains(" v1 ")),
@@ -153,7 +135,7 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
     // The agent killed and started again: it adopts the running containerd.
     a.kill();
     assert!(alive(restarted), "containerd must outlive the agent");
-    a.launch(&[]);
+    a.launch();
     eventually("the restarted agent adopts containerd", || {
         a.logs().contains("adopted the running containerd")
     });
@@ -171,7 +153,7 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
     );
     // The sandbox's CNI bridge is the only thing the test left on the host.
     let _ = std::process::Command::new("ip")
-        .args(["link", "del", skiff_agent::cni::BRIDGE])
+        .args(["link", "del", "sktest-a"])
         .status();
 }
 
@@ -183,7 +165,7 @@ fn an_agent_joins_with_the_servers_token_and_a_wrong_token_is_refused() {
     // The CA is served unauthenticated, and hashes to the token's pin.
     let ca = s.ok(&["get", "--raw", "/cacerts"]);
     assert!(ca.contains("BEGIN CERTIFICATE"));
-    let a = s.joined_agent("joiner", &[]);
+    let a = s.joined_agent("joiner", &["--cni-bridge", "sktest-j"]);
     eventually("the joined node Ready", || ready(&s, "joiner"));
     let lease = s.ok(&[
         "get",
@@ -368,5 +350,153 @@ fn sandbox_ip(socket: &std::path::Path) -> String {
             .await
             .expect("RemovePodSandbox");
         ip
+    })
+}
+
+/// `skiff images <args> --data-dir <agent's>`: its stdout; fails the test on an error.
+fn images(a: &common::Agent, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("images")
+        .args(args)
+        .arg("--data-dir")
+        .arg(&a.data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skiff images {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds `skiff.test/busybox:v1` from the machine's busybox and imports it into the agent's
+/// containerd with `skiff images import`.
+fn import_busybox(a: &common::Agent) {
+    let busybox =
+        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let img = skiff_agent::images::oci::busybox(
+        "skiff.test/busybox:v1",
+        busybox,
+        &["sh", "sleep", "echo", "cat"],
+        vec!["/bin/sh".into()],
+    );
+    let archive = a.data_dir.join("busybox.tar");
+    std::fs::write(&archive, skiff_agent::images::oci::archive(&img).unwrap()).unwrap();
+    images(a, &["import", archive.to_str().unwrap()]);
+}
+
+/// A pod manifest running the test image.
+fn busybox_pod(name: &str, policy: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: {policy}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: skiff.test/busybox:v1\n    command: [\"sh\", \"-c\", {script:?}]\n"
+    )
+}
+
+fn field(s: &Server, pod: &str, path: &str) -> String {
+    let out = s.kubectl(&["get", "pod", pod, "-o", &format!("jsonpath={{{path}}}")]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
+    // Its own cluster CIDR and bridge: agent tests run side by side on one host.
+    let s = Server::start_with(&["--cluster-cidr", "10.77.0.0/16"]);
+    let mut a = s.agent("runner", &["--cni-bridge", "sktest-r"]);
+    eventually("the node Ready", || ready(&s, "runner"));
+    import_busybox(&a);
+
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &busybox_pod("web", "Always", "exec sleep 3600"),
+    );
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &busybox_pod("once", "Never", "exit 3"),
+    );
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &busybox_pod("crash", "Always", "exit 1"),
+    );
+    s.ok(&["wait", "pod/web", "--for=condition=Ready", "--timeout=60s"]);
+    let cidr = s.ok(&["get", "node", "runner", "-o", "jsonpath={.spec.podCIDR}"]);
+    let ip = field(&s, "web", ".status.podIP");
+    assert!(
+        ip.starts_with(cidr.trim_end_matches("0/24")),
+        "pod IP {ip} outside {cidr}"
+    );
+    assert_eq!(field(&s, "web", ".status.phase"), "Running");
+    assert_eq!(field(&s, "web", ".spec.nodeName"), "runner");
+    let id = field(&s, "web", ".status.containerStatuses[0].containerID");
+    assert!(id.starts_with("containerd://"), "{id}");
+
+    // restartPolicy Never: the exit code is the pod's end.
+    eventually("the failing pod Failed", || {
+        field(&s, "once", ".status.phase") == "Failed"
+    });
+    let t = field(
+        &s,
+        "once",
+        ".status.containerStatuses[0].state.terminated.exitCode",
+    );
+    assert_eq!(t, "3");
+    // restartPolicy Always: restarted, then held in CrashLoopBackOff.
+    eventually("the crashing pod in CrashLoopBackOff", || {
+        field(
+            &s,
+            "crash",
+            ".status.containerStatuses[0].state.waiting.reason",
+        ) == "CrashLoopBackOff"
+    });
+    let restarts: u32 = field(&s, "crash", ".status.containerStatuses[0].restartCount")
+        .parse()
+        .unwrap();
+    assert!(restarts >= 1);
+
+    // An agent restart adopts the running pod: same container, still Running.
+    a.kill();
+    a.launch();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        field(&s, "web", ".status.containerStatuses[0].containerID"),
+        id
+    );
+    assert_eq!(field(&s, "web", ".status.phase"), "Running");
+
+    // Deleting a pod stops its containers and removes its sandbox, then the pod object.
+    let uid = field(&s, "web", ".metadata.uid");
+    s.ok(&["delete", "pod", "web", "--timeout=30s"]);
+    let socket = a.data_dir.join("agent/containerd/containerd.sock");
+    assert_eq!(
+        sandboxes_of(&socket, &uid),
+        0,
+        "the deleted pod's sandbox is still there"
+    );
+    s.ok(&["delete", "pod", "once", "crash", "--timeout=30s"]);
+    drop(a);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", "sktest-r"])
+        .status();
+}
+
+/// How many sandboxes CRI has for the pod with `uid`.
+fn sandboxes_of(socket: &std::path::Path, uid: &str) -> usize {
+    use k8s_cri::v1::{ListPodSandboxRequest, PodSandboxFilter};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut cri = skiff_agent::cri::Cri::connect(socket).await.unwrap();
+        let filter = PodSandboxFilter {
+            label_selector: [("io.kubernetes.pod.uid".to_string(), uid.to_string())].into(),
+            ..Default::default()
+        };
+        cri.runtime
+            .list_pod_sandbox(ListPodSandboxRequest {
+                filter: Some(filter),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .len()
     })
 }

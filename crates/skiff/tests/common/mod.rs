@@ -285,6 +285,8 @@ pub struct Agent {
     child: Option<Child>,
     /// How it reaches the server: `--kubeconfig …` or `--server … --token-file …`.
     auth: Vec<std::ffi::OsString>,
+    /// Extra flags, reused by every launch.
+    extra: Vec<String>,
     /// The node name.
     pub name: String,
     /// The agent's data dir.
@@ -318,11 +320,12 @@ impl Server {
         let mut a = Agent {
             child: None,
             auth,
+            extra: extra.iter().map(|e| e.to_string()).collect(),
             name: name.into(),
             data_dir: self.dir.path().join(format!("agent-{name}")),
             log: self.dir.path().join(format!("agent-{name}.log")),
         };
-        a.launch(extra);
+        a.launch();
         a
     }
 
@@ -337,8 +340,8 @@ impl Server {
 }
 
 impl Agent {
-    /// Starts (again) on the same data dir.
-    pub fn launch(&mut self, extra: &[&str]) {
+    /// Starts (again) on the same data dir with the same flags.
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -350,7 +353,7 @@ impl Agent {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--node-status-update-frequency", "1"])
-            .args(extra)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

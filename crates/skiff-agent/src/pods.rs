@@ -1,0 +1,493 @@
+//! Driver: runs the pods bound to this node. Watches them (`spec.nodeName=<node>`), and for
+//! each — on every change and every second — observes its sandbox and containers through CRI,
+//! asks the pure [`podsync`](crate::podsync) what to do, does it, and writes the pod status
+//! when it changed. Sandboxes of pods that no longer exist are removed.
+
+use crate::cri::Cri;
+use crate::podsync::{self, ContainerView, Observed, Op, RuntimeState, SandboxView};
+use futures::StreamExt;
+use k8s_cri::v1 as cri;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::ResourceExt;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// CRI label carrying the pod uid (the kubelet's label names).
+const LABEL_UID: &str = "io.kubernetes.pod.uid";
+const LABEL_NAME: &str = "io.kubernetes.pod.name";
+const LABEL_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+const LABEL_CONTAINER: &str = "io.kubernetes.container.name";
+/// Marks sandboxes this agent made, so only those are garbage-collected.
+const LABEL_MANAGED: &str = "skiff.dev/managed-by";
+
+/// How often every pod is synced even without events.
+const RESYNC: Duration = Duration::from_secs(1);
+
+/// The pod worker of one node.
+pub struct PodWorker {
+    /// API client.
+    pub client: kube::Client,
+    /// CRI endpoint.
+    pub cri: Cri,
+    /// The node name.
+    pub node: String,
+    /// The node's IP (pods' hostIP).
+    pub host_ip: String,
+    /// Where pod logs go (`<dir>/<ns>_<name>_<uid>/<container>/<attempt>.log`).
+    pub log_dir: PathBuf,
+}
+
+type Waiting = BTreeMap<String, (String, String)>;
+
+impl PodWorker {
+    /// Runs until `stop`.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", self.node));
+        let (reader, writer) = reflector::store();
+        let wake = Arc::new(Notify::new());
+        let w = wake.clone();
+        let feed = tokio::spawn(async move {
+            let mut events = watcher(api, cfg)
+                .default_backoff()
+                .reflect(writer)
+                .touched_objects()
+                .boxed();
+            while events.next().await.is_some() {
+                w.notify_one();
+            }
+        });
+        // Until the first list arrives, every sandbox would look orphaned.
+        tokio::select! {
+            r = reader.wait_until_ready() => if r.is_err() { feed.abort(); return; },
+            _ = crate::stopped(&mut stop) => { feed.abort(); return; }
+        }
+        let mut waiting: HashMap<String, Waiting> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(RESYNC) => {}
+                _ = crate::stopped(&mut stop) => break,
+            }
+            let pods = reader.state();
+            let uids: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
+            waiting.retain(|uid, _| uids.contains(uid));
+            for pod in pods {
+                let uid = pod.uid().unwrap_or_default();
+                let w = waiting.entry(uid).or_default();
+                if let Err(e) = self.sync(&pod, w).await {
+                    tracing::warn!(pod = %pod.name_any(), error = %e, "pod sync failed");
+                }
+            }
+            if let Err(e) = self.remove_orphans(&uids).await {
+                tracing::debug!(error = %e, "removing orphaned sandboxes failed");
+            }
+        }
+        feed.abort();
+    }
+
+    /// One pod: observe, plan, act, report.
+    async fn sync(&mut self, pod: &Pod, waiting: &mut Waiting) -> anyhow::Result<()> {
+        let obs = self.observe(pod, waiting.clone()).await?;
+        let ops = podsync::plan(&obs);
+        let acted = !ops.is_empty();
+        for op in ops {
+            match op {
+                Op::FinishDeletion => {
+                    let api: Api<Pod> =
+                        Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
+                    let dp = DeleteParams {
+                        grace_period_seconds: Some(0),
+                        preconditions: Some(Preconditions {
+                            uid: pod.uid(),
+                            resource_version: None,
+                        }),
+                        ..Default::default()
+                    };
+                    match api.delete(&pod.name_any(), &dp).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    return Ok(());
+                }
+                Op::StartContainer { name, attempt } => {
+                    match self.start_container(pod, &obs, &name, attempt).await {
+                        Ok(()) => {
+                            waiting.remove(&name);
+                        }
+                        Err((reason, message)) => {
+                            tracing::warn!(pod = %pod.name_any(), container = %name, %reason, %message, "starting a container failed");
+                            waiting.insert(name, (reason, message));
+                            break;
+                        }
+                    }
+                }
+                Op::RunSandbox => {
+                    let attempt = u32::try_from(obs.sandboxes.len()).unwrap_or(u32::MAX);
+                    let config = self.sandbox_config(pod, attempt);
+                    std::fs::create_dir_all(&config.log_directory)?;
+                    self.cri
+                        .runtime
+                        .run_pod_sandbox(cri::RunPodSandboxRequest {
+                            config: Some(config),
+                            runtime_handler: String::new(),
+                        })
+                        .await?;
+                }
+                other => self.act(other).await?,
+            }
+        }
+        let obs = if acted {
+            self.observe(pod, waiting.clone()).await?
+        } else {
+            obs
+        };
+        let status = podsync::status(&obs);
+        if pod.status.as_ref() != Some(&status) {
+            let api: Api<Pod> =
+                Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
+            let patch = serde_json::json!({ "status": status });
+            api.patch_status(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn act(&mut self, op: Op) -> Result<(), tonic::Status> {
+        let rt = &mut self.cri.runtime;
+        match op {
+            Op::StopContainer { id, grace_secs } => {
+                rt.stop_container(cri::StopContainerRequest {
+                    container_id: id,
+                    timeout: grace_secs,
+                })
+                .await?;
+            }
+            Op::RemoveContainer { id } => {
+                rt.remove_container(cri::RemoveContainerRequest { container_id: id })
+                    .await?;
+            }
+            Op::StopSandbox { id } => {
+                rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: id })
+                    .await?;
+            }
+            Op::RemoveSandbox { id } => {
+                rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id })
+                    .await?;
+            }
+            Op::RunSandbox | Op::StartContainer { .. } | Op::FinishDeletion => {}
+        }
+        Ok(())
+    }
+
+    fn pod_log_dir(&self, pod: &Pod) -> PathBuf {
+        self.log_dir.join(format!(
+            "{}_{}_{}",
+            pod.namespace().unwrap_or_default(),
+            pod.name_any(),
+            pod.uid().unwrap_or_default()
+        ))
+    }
+
+    fn sandbox_config(&self, pod: &Pod, attempt: u32) -> cri::PodSandboxConfig {
+        let labels = HashMap::from([
+            (LABEL_UID.to_string(), pod.uid().unwrap_or_default()),
+            (LABEL_NAME.to_string(), pod.name_any()),
+            (
+                LABEL_NAMESPACE.to_string(),
+                pod.namespace().unwrap_or_default(),
+            ),
+            (LABEL_MANAGED.to_string(), "skiff-agent".to_string()),
+        ]);
+        let hostname = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.hostname.clone())
+            .unwrap_or_else(|| pod.name_any());
+        cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: pod.name_any(),
+                uid: pod.uid().unwrap_or_default(),
+                namespace: pod.namespace().unwrap_or_default(),
+                attempt,
+            }),
+            hostname,
+            log_directory: self.pod_log_dir(pod).to_string_lossy().into_owned(),
+            labels,
+            ..Default::default()
+        }
+    }
+
+    /// The pod's sandboxes (newest first) and the containers of the newest.
+    async fn observe<'a>(
+        &mut self,
+        pod: &'a Pod,
+        waiting: Waiting,
+    ) -> anyhow::Result<Observed<'a>> {
+        let uid = pod.uid().unwrap_or_default();
+        let items = self
+            .cri
+            .runtime
+            .list_pod_sandbox(cri::ListPodSandboxRequest {
+                filter: Some(cri::PodSandboxFilter {
+                    label_selector: HashMap::from([(LABEL_UID.to_string(), uid)]),
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .into_inner()
+            .items;
+        let mut sandboxes = Vec::new();
+        for s in items {
+            let ready = s.state == cri::PodSandboxState::SandboxReady as i32;
+            let ip = if ready {
+                self.cri
+                    .runtime
+                    .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                        pod_sandbox_id: s.id.clone(),
+                        verbose: false,
+                    })
+                    .await?
+                    .into_inner()
+                    .status
+                    .and_then(|st| st.network)
+                    .map(|n| n.ip)
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            sandboxes.push(SandboxView {
+                id: s.id,
+                ready,
+                ip,
+                created_at: s.created_at,
+            });
+        }
+        sandboxes.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        let mut containers = Vec::new();
+        if let Some(newest) = sandboxes.first() {
+            let list = self
+                .cri
+                .runtime
+                .list_containers(cri::ListContainersRequest {
+                    filter: Some(cri::ContainerFilter {
+                        pod_sandbox_id: newest.id.clone(),
+                        ..Default::default()
+                    }),
+                })
+                .await?
+                .into_inner()
+                .containers;
+            for c in list {
+                let Some(st) = self
+                    .cri
+                    .runtime
+                    .container_status(cri::ContainerStatusRequest {
+                        container_id: c.id.clone(),
+                        verbose: false,
+                    })
+                    .await?
+                    .into_inner()
+                    .status
+                else {
+                    continue;
+                };
+                let meta = st.metadata.clone().unwrap_or_default();
+                let state = match cri::ContainerState::try_from(st.state) {
+                    Ok(cri::ContainerState::ContainerRunning) => RuntimeState::Running {
+                        started_at: st.started_at,
+                    },
+                    Ok(cri::ContainerState::ContainerExited) => RuntimeState::Exited {
+                        started_at: st.started_at,
+                        finished_at: st.finished_at,
+                        exit_code: st.exit_code,
+                        reason: st.reason.clone(),
+                        message: st.message.clone(),
+                    },
+                    _ => RuntimeState::Created,
+                };
+                containers.push(ContainerView {
+                    id: st.id,
+                    name: meta.name,
+                    attempt: meta.attempt,
+                    state,
+                    image_ref: st.image_ref,
+                });
+            }
+        }
+        Ok(Observed {
+            pod,
+            sandboxes,
+            containers,
+            waiting,
+            host_ip: self.host_ip.clone(),
+            now: Timestamp::now(),
+        })
+    }
+
+    /// Pulls (per imagePullPolicy), creates and starts a container; on failure the kubelet's
+    /// waiting reason and message.
+    async fn start_container(
+        &mut self,
+        pod: &Pod,
+        obs: &Observed<'_>,
+        name: &str,
+        attempt: u32,
+    ) -> Result<(), (String, String)> {
+        let spec = pod.spec.as_ref();
+        let all = spec
+            .map(|s| {
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(s.containers.iter())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let Some(c) = all.into_iter().find(|c| c.name == name) else {
+            return Err((
+                "CreateContainerConfigError".into(),
+                format!("no container {name} in the pod spec"),
+            ));
+        };
+        let image = c.image.clone().unwrap_or_default();
+        self.ensure_image(&image, c.image_pull_policy.as_deref())
+            .await?;
+        let Some(sandbox) = obs.sandboxes.first() else {
+            return Err((
+                "CreateContainerError".into(),
+                "the pod sandbox is gone".into(),
+            ));
+        };
+        let dir = self.pod_log_dir(pod).join(name);
+        let _ = std::fs::create_dir_all(&dir);
+        let envs = c
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                e.value.as_ref().map(|v| cri::KeyValue {
+                    key: e.name.clone(),
+                    value: v.clone(),
+                })
+            })
+            .collect();
+        let config = cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt,
+            }),
+            image: Some(cri::ImageSpec {
+                image: image.clone(),
+                ..Default::default()
+            }),
+            command: c.command.clone().unwrap_or_default(),
+            args: c.args.clone().unwrap_or_default(),
+            working_dir: c.working_dir.clone().unwrap_or_default(),
+            envs,
+            labels: HashMap::from([
+                (LABEL_CONTAINER.to_string(), name.to_string()),
+                (LABEL_UID.to_string(), pod.uid().unwrap_or_default()),
+            ]),
+            log_path: format!("{name}/{attempt}.log"),
+            ..Default::default()
+        };
+        let sandbox_attempt = u32::try_from(obs.sandboxes.len().saturating_sub(1)).unwrap_or(0);
+        let id = self
+            .cri
+            .runtime
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: sandbox.id.clone(),
+                config: Some(config),
+                sandbox_config: Some(self.sandbox_config(pod, sandbox_attempt)),
+            })
+            .await
+            .map_err(|e| ("CreateContainerError".to_string(), e.message().to_string()))?
+            .into_inner()
+            .container_id;
+        self.cri
+            .runtime
+            .start_container(cri::StartContainerRequest { container_id: id })
+            .await
+            .map_err(|e| ("RunContainerError".to_string(), e.message().to_string()))?;
+        Ok(())
+    }
+
+    async fn ensure_image(
+        &mut self,
+        image: &str,
+        policy: Option<&str>,
+    ) -> Result<(), (String, String)> {
+        let present = crate::images::present(&mut self.cri, image)
+            .await
+            .unwrap_or(false);
+        let pull = match policy {
+            Some("Always") => true,
+            Some("Never") => {
+                if present {
+                    return Ok(());
+                }
+                return Err((
+                    "ErrImageNeverPull".into(),
+                    format!("Container image \"{image}\" is not present with pull policy of Never"),
+                ));
+            }
+            _ => !present,
+        };
+        if !pull {
+            return Ok(());
+        }
+        self.cri
+            .images
+            .pull_image(cri::PullImageRequest {
+                image: Some(cri::ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
+                auth: None,
+                sandbox_config: None,
+            })
+            .await
+            .map(drop)
+            .map_err(|e| ("ErrImagePull".into(), e.message().to_string()))
+    }
+
+    /// Stops and removes sandboxes this agent made for pods that are gone.
+    async fn remove_orphans(&mut self, live: &HashSet<String>) -> Result<(), tonic::Status> {
+        let items = self
+            .cri
+            .runtime
+            .list_pod_sandbox(cri::ListPodSandboxRequest {
+                filter: Some(cri::PodSandboxFilter {
+                    label_selector: HashMap::from([(
+                        LABEL_MANAGED.to_string(),
+                        "skiff-agent".to_string(),
+                    )]),
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .into_inner()
+            .items;
+        for s in items {
+            let uid = s.labels.get(LABEL_UID).cloned().unwrap_or_default();
+            if !live.contains(&uid) {
+                tracing::info!(sandbox = %s.id, pod_uid = %uid, "removing the sandbox of a pod that is gone");
+                self.act(Op::StopSandbox { id: s.id.clone() }).await?;
+                self.act(Op::RemoveSandbox { id: s.id }).await?;
+            }
+        }
+        Ok(())
+    }
+}
