@@ -29,7 +29,8 @@ pub struct ServerArgs {
     /// Also write the admin kubeconfig to this path.
     #[arg(long, value_name = "PATH")]
     write_kubeconfig: Option<PathBuf>,
-    /// Do not run a node agent in this process (the agent is not built yet: accepted, no effect).
+    /// Do not run a node agent in this process (not embedded yet: run `skiff agent` beside the
+    /// server with the join command it prints; accepted, no effect).
     #[arg(long)]
     disable_agent: bool,
     /// How often store history older than one interval is compacted, e.g. `5m`, `30s`
