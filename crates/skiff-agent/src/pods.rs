@@ -41,11 +41,31 @@ pub struct PodWorker {
     pub host_ip: String,
     /// Where pod logs go (`<dir>/<ns>_<name>_<uid>/<container>/<attempt>.log`).
     pub log_dir: PathBuf,
+    /// Failed pulls per (pod uid, image): how many in a row, and when the last one failed.
+    pull_failures: HashMap<(String, String), (u32, std::time::Instant)>,
 }
 
 type Waiting = BTreeMap<String, (String, String)>;
 
 impl PodWorker {
+    /// A worker for `node`.
+    pub fn new(
+        client: kube::Client,
+        cri: Cri,
+        node: String,
+        host_ip: String,
+        log_dir: PathBuf,
+    ) -> Self {
+        PodWorker {
+            client,
+            cri,
+            node,
+            host_ip,
+            log_dir,
+            pull_failures: HashMap::new(),
+        }
+    }
+
     /// Runs until `stop`.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let api: Api<Pod> = Api::all(self.client.clone());
@@ -78,6 +98,7 @@ impl PodWorker {
             let pods = reader.state();
             let uids: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
             waiting.retain(|uid, _| uids.contains(uid));
+            self.pull_failures.retain(|(uid, _), _| uids.contains(uid));
             for pod in pods {
                 let uid = pod.uid().unwrap_or_default();
                 let w = waiting.entry(uid).or_default();
@@ -362,8 +383,31 @@ impl PodWorker {
             ));
         };
         let image = c.image.clone().unwrap_or_default();
-        self.ensure_image(&image, c.image_pull_policy.as_deref())
-            .await?;
+        let key = (pod.uid().unwrap_or_default(), image.clone());
+        if let Some((failures, last)) = self.pull_failures.get(&key) {
+            if last.elapsed() < podsync::image_pull_backoff(*failures) {
+                return Err((
+                    "ImagePullBackOff".into(),
+                    format!("Back-off pulling image \"{image}\""),
+                ));
+            }
+        }
+        match self
+            .ensure_image(&image, c.image_pull_policy.as_deref())
+            .await
+        {
+            Ok(()) => {
+                self.pull_failures.remove(&key);
+            }
+            Err(e) => {
+                let entry = self
+                    .pull_failures
+                    .entry(key)
+                    .or_insert((0, std::time::Instant::now()));
+                *entry = (entry.0 + 1, std::time::Instant::now());
+                return Err(e);
+            }
+        }
         let Some(sandbox) = obs.sandboxes.first() else {
             return Err((
                 "CreateContainerError".into(),

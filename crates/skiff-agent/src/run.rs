@@ -207,15 +207,15 @@ pub async fn run(
         lease_duration: Duration::from_secs(args.node_lease_duration),
         interval: Duration::from_secs(args.node_status_update_frequency),
     };
-    let pods = crate::pods::PodWorker {
-        client: registrar.client.clone(),
-        cri: crate::cri::Cri::connect(&registrar.cri_socket).await?,
-        node: registrar.name.clone(),
-        host_ip: crate::machine::Machine::read(&registrar.data_dir)
+    let pods = crate::pods::PodWorker::new(
+        registrar.client.clone(),
+        crate::cri::Cri::connect(&registrar.cri_socket).await?,
+        registrar.name.clone(),
+        crate::machine::Machine::read(&registrar.data_dir)
             .address
             .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string()),
-        log_dir: registrar.data_dir.join("logs"),
-    };
+        registrar.data_dir.join("logs"),
+    );
     let pod_worker = tokio::spawn(pods.run(stop.clone()));
     registrar.run(stop).await;
     let _ = pod_worker.await;

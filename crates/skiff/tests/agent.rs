@@ -378,7 +378,7 @@ fn import_busybox(a: &common::Agent) {
     let img = skiff_agent::images::oci::busybox(
         "skiff.test/busybox:v1",
         busybox,
-        &["sh", "sleep", "echo", "cat"],
+        &["sh", "sleep", "echo", "cat", "mkdir", "httpd"],
         vec!["/bin/sh".into()],
     );
     let archive = a.data_dir.join("busybox.tar");
@@ -408,7 +408,11 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
 
     s.apply_ok(
         &["apply", "-f", "-"],
-        &busybox_pod("web", "Always", "exec sleep 3600"),
+        &busybox_pod(
+            "web",
+            "Always",
+            "mkdir -p /www && echo hello from skiff > /www/index.html && exec httpd -f -p 8080 -h /www",
+        ),
     );
     s.apply_ok(
         &["apply", "-f", "-"],
@@ -426,6 +430,10 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         "pod IP {ip} outside {cidr}"
     );
     assert_eq!(field(&s, "web", ".status.phase"), "Running");
+    // The host reaches the pod's server through the pod network.
+    eventually("httpd answers on the pod IP", || {
+        http_get(&format!("{ip}:8080")).contains("hello from skiff")
+    });
     assert_eq!(field(&s, "web", ".spec.nodeName"), "runner");
     let id = field(&s, "web", ".status.containerStatuses[0].containerID");
     assert!(id.starts_with("containerd://"), "{id}");
@@ -453,6 +461,18 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         .unwrap();
     assert!(restarts >= 1);
 
+    // An image that cannot be pulled: ErrImagePull, then ImagePullBackOff.
+    let missing = busybox_pod("nopull", "Always", "true").replace("busybox:v1", "missing:v1");
+    s.apply_ok(&["apply", "-f", "-"], &missing);
+    eventually("ImagePullBackOff", || {
+        field(
+            &s,
+            "nopull",
+            ".status.containerStatuses[0].state.waiting.reason",
+        ) == "ImagePullBackOff"
+    });
+    assert_eq!(field(&s, "nopull", ".status.phase"), "Pending");
+
     // An agent restart adopts the running pod: same container, still Running.
     a.kill();
     a.launch();
@@ -462,6 +482,10 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         id
     );
     assert_eq!(field(&s, "web", ".status.phase"), "Running");
+    // The host reaches the pod's server through the pod network.
+    eventually("httpd answers on the pod IP", || {
+        http_get(&format!("{ip}:8080")).contains("hello from skiff")
+    });
 
     // Deleting a pod stops its containers and removes its sandbox, then the pod object.
     let uid = field(&s, "web", ".metadata.uid");
@@ -472,7 +496,7 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         0,
         "the deleted pod's sandbox is still there"
     );
-    s.ok(&["delete", "pod", "once", "crash", "--timeout=30s"]);
+    s.ok(&["delete", "pod", "once", "crash", "nopull", "--timeout=30s"]);
     drop(a);
     let _ = std::process::Command::new("ip")
         .args(["link", "del", "sktest-r"])
@@ -499,4 +523,21 @@ fn sandboxes_of(socket: &std::path::Path, uid: &str) -> usize {
             .items
             .len()
     })
+}
+
+/// A plain HTTP GET of `/` at `addr`: the whole response, or "" if nothing answered.
+fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        return String::new();
+    };
+    let Ok(mut c) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+    else {
+        return String::new();
+    };
+    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let _ = c.write_all(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n");
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
 }

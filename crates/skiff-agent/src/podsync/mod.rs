@@ -24,6 +24,19 @@ pub const BACKOFF_INITIAL_SECS: i64 = 10;
 /// The kubelet's maximum crash back-off.
 pub const BACKOFF_MAX_SECS: i64 = 300;
 
+/// How long a pod waits before pulling an image again after `failures` failed pulls in a row
+/// (the kubelet's image back-off: 10 s doubling to 5 min). Meanwhile the container waits with
+/// reason `ImagePullBackOff`.
+pub fn image_pull_backoff(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::try_from(backoff_secs(failures)).unwrap_or(300))
+}
+
+/// The kubelet's back-off after `n` failures in a row: 10 s doubling to 5 min.
+pub fn backoff_secs(n: u32) -> i64 {
+    let doublings = n.saturating_sub(1).min(10);
+    (BACKOFF_INITIAL_SECS << doublings).min(BACKOFF_MAX_SECS)
+}
+
 /// A pod sandbox as CRI lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SandboxView {
@@ -181,12 +194,6 @@ impl Observed<'_> {
             .unwrap_or(30)
     }
 
-    /// Seconds the container must wait after its last exit before restarting.
-    fn backoff_secs(restarts: u32) -> i64 {
-        let doublings = restarts.saturating_sub(1).min(10);
-        (BACKOFF_INITIAL_SECS << doublings).min(BACKOFF_MAX_SECS)
-    }
-
     /// For an exited container: whether the policy restarts it, and whether the back-off
     /// still holds it.
     fn restart(&self, c: &ContainerView, init: bool) -> (bool, bool) {
@@ -210,7 +217,7 @@ impl Observed<'_> {
             }
         };
         let elapsed = (self.now.as_nanosecond() as i64 - finished_at) / 1_000_000_000;
-        let backoff = c.attempt > 0 && elapsed < Self::backoff_secs(c.attempt);
+        let backoff = c.attempt > 0 && elapsed < backoff_secs(c.attempt);
         (wanted, wanted && backoff)
     }
 
@@ -410,7 +417,7 @@ fn container_status(
                     let p = obs.pod;
                     let msg = format!(
                         "back-off {}s restarting failed container={} pod={}_{}({})",
-                        Observed::backoff_secs(l.attempt).max(BACKOFF_INITIAL_SECS),
+                        backoff_secs(l.attempt).max(BACKOFF_INITIAL_SECS),
                         spec.name,
                         p.metadata.name.as_deref().unwrap_or_default(),
                         p.metadata.namespace.as_deref().unwrap_or_default(),

@@ -165,10 +165,10 @@ fn a_crashing_container_backs_off_then_restarts_keeping_the_last_dead_one() {
 
 #[test]
 fn backoff_doubles_up_to_five_minutes() {
-    assert_eq!(Observed::backoff_secs(1), 10);
-    assert_eq!(Observed::backoff_secs(2), 20);
-    assert_eq!(Observed::backoff_secs(3), 40);
-    assert_eq!(Observed::backoff_secs(20), 300);
+    assert_eq!(backoff_secs(1), 10);
+    assert_eq!(backoff_secs(2), 20);
+    assert_eq!(backoff_secs(3), 40);
+    assert_eq!(backoff_secs(20), 300);
 }
 
 #[test]
@@ -248,4 +248,13 @@ fn a_failed_start_is_reported_as_the_containers_waiting_reason() {
     let st = status(&o);
     assert_eq!(waiting_reason(&st, 0).as_deref(), Some("ErrImagePull"));
     assert_eq!(st.phase.as_deref(), Some("Pending"));
+}
+
+#[test]
+fn image_pulls_back_off_like_the_kubelet() {
+    use std::time::Duration;
+    assert_eq!(image_pull_backoff(0), Duration::from_secs(10));
+    assert_eq!(image_pull_backoff(1), Duration::from_secs(10));
+    assert_eq!(image_pull_backoff(2), Duration::from_secs(20));
+    assert_eq!(image_pull_backoff(30), Duration::from_secs(300));
 }
