@@ -237,6 +237,7 @@ impl PodWorker {
             .and_then(|s| s.hostname.clone())
             .unwrap_or_else(|| pod.name_any());
         cri::PodSandboxConfig {
+            port_mappings: port_mappings(pod),
             metadata: Some(cri::PodSandboxMetadata {
                 name: pod.name_any(),
                 uid: pod.uid().unwrap_or_default(),
@@ -533,5 +534,75 @@ impl PodWorker {
             }
         }
         Ok(())
+    }
+}
+
+/// The pod's hostPorts as CRI port mappings (CNI portmap carries them out).
+fn port_mappings(pod: &Pod) -> Vec<cri::PortMapping> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let host_port = p.host_port.filter(|h| *h > 0)?;
+            let protocol = match p.protocol.as_deref() {
+                Some("UDP") => cri::Protocol::Udp,
+                Some("SCTP") => cri::Protocol::Sctp,
+                _ => cri::Protocol::Tcp,
+            };
+            Some(cri::PortMapping {
+                protocol: protocol as i32,
+                container_port: p.container_port,
+                host_port,
+                host_ip: p.host_ip.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec};
+
+    #[test]
+    fn host_ports_become_port_mappings() {
+        let port = |cp: i32, hp: Option<i32>, proto: Option<&str>| ContainerPort {
+            container_port: cp,
+            host_port: hp,
+            protocol: proto.map(Into::into),
+            host_ip: hp.map(|_| "127.0.0.1".into()),
+            ..Default::default()
+        };
+        let pod = Pod {
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "c".into(),
+                    ports: Some(vec![
+                        port(80, Some(8080), None),
+                        port(53, Some(5353), Some("UDP")),
+                        port(9090, None, None),
+                    ]),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let m = port_mappings(&pod);
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].container_port, m[0].host_port, m[0].protocol),
+            (80, 8080, cri::Protocol::Tcp as i32)
+        );
+        assert_eq!(m[0].host_ip, "127.0.0.1");
+        assert_eq!(
+            (m[1].host_port, m[1].protocol),
+            (5353, cri::Protocol::Udp as i32)
+        );
     }
 }

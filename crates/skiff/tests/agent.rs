@@ -461,6 +461,24 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         .unwrap();
     assert!(restarts >= 1);
 
+    // A hostPort reaches the same server from the host (CNI portmap).
+    let hostport = busybox_pod(
+        "hp",
+        "Always",
+        "mkdir -p /www && echo via hostPort > /www/index.html && exec httpd -f -p 80 -h /www",
+    )
+        + "    ports:\n    - {containerPort: 80, hostPort: 18080, hostIP: 127.0.0.1}\n";
+    s.apply_ok(&["apply", "-f", "-"], &hostport);
+    s.ok(&["wait", "pod/hp", "--for=condition=Ready", "--timeout=60s"]);
+    eventually("httpd answers on the hostPort", || {
+        http_get("127.0.0.1:18080").contains("via hostPort")
+    });
+    s.ok(&["delete", "pod", "hp", "--timeout=30s"]);
+    assert!(
+        http_get("127.0.0.1:18080").is_empty(),
+        "the hostPort still answers after the pod was deleted"
+    );
+
     // An image that cannot be pulled: ErrImagePull, then ImagePullBackOff.
     let missing = busybox_pod("nopull", "Always", "true").replace("busybox:v1", "missing:v1");
     s.apply_ok(&["apply", "-f", "-"], &missing);
