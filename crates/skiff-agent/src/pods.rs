@@ -446,6 +446,10 @@ impl PodWorker {
                 (LABEL_UID.to_string(), pod.uid().unwrap_or_default()),
             ]),
             log_path: format!("{name}/{attempt}.log"),
+            linux: Some(cri::LinuxContainerConfig {
+                resources: Some(podsync::resources::linux_resources(c)),
+                security_context: None,
+            }),
             ..Default::default()
         };
         let sandbox_attempt = u32::try_from(obs.sandboxes.len().saturating_sub(1)).unwrap_or(0);

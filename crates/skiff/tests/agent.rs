@@ -378,7 +378,7 @@ fn import_busybox(a: &common::Agent) {
     let img = skiff_agent::images::oci::busybox(
         "skiff.test/busybox:v1",
         busybox,
-        &["sh", "sleep", "echo", "cat", "mkdir", "httpd"],
+        &["sh", "sleep", "echo", "cat", "mkdir", "httpd", "head", "tr"],
         vec!["/bin/sh".into()],
     );
     let archive = a.data_dir.join("busybox.tar");
@@ -478,6 +478,21 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         http_get("127.0.0.1:18080").is_empty(),
         "the hostPort still answers after the pod was deleted"
     );
+
+    // Over its memory limit, a container is OOMKilled (exit 137).
+    let oom = busybox_pod(
+        "oom",
+        "Never",
+        "x=$(head -c 200000000 /dev/zero | tr '\\000' a); echo ${#x}",
+    ) + "    resources:\n      limits: {memory: 20Mi}\n";
+    s.apply_ok(&["apply", "-f", "-"], &oom);
+    eventually("the memory hog Failed", || {
+        field(&s, "oom", ".status.phase") == "Failed"
+    });
+    let t = ".status.containerStatuses[0].state.terminated";
+    assert_eq!(field(&s, "oom", &format!("{t}.reason")), "OOMKilled");
+    assert_eq!(field(&s, "oom", &format!("{t}.exitCode")), "137");
+    s.ok(&["delete", "pod", "oom", "--timeout=30s"]);
 
     // An image that cannot be pulled: ErrImagePull, then ImagePullBackOff.
     let missing = busybox_pod("nopull", "Always", "true").replace("busybox:v1", "missing:v1");
