@@ -417,16 +417,17 @@ impl PodWorker {
         };
         let dir = self.pod_log_dir(pod).join(name);
         let _ = std::fs::create_dir_all(&dir);
-        let envs = c
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| {
-                e.value.as_ref().map(|v| cri::KeyValue {
-                    key: e.name.clone(),
-                    value: v.clone(),
-                })
-            })
+        let envs = self.environment(pod, c, &sandbox.ip).await?;
+        let vars: BTreeMap<String, String> = envs.iter().cloned().collect();
+        let expand = |l: &Option<Vec<String>>| -> Vec<String> {
+            l.iter()
+                .flatten()
+                .map(|a| podsync::env::expand(a, &vars))
+                .collect()
+        };
+        let envs = envs
+            .into_iter()
+            .map(|(key, value)| cri::KeyValue { key, value })
             .collect();
         let config = cri::ContainerConfig {
             metadata: Some(cri::ContainerMetadata {
@@ -437,8 +438,8 @@ impl PodWorker {
                 image: image.clone(),
                 ..Default::default()
             }),
-            command: c.command.clone().unwrap_or_default(),
-            args: c.args.clone().unwrap_or_default(),
+            command: expand(&c.command),
+            args: expand(&c.args),
             working_dir: c.working_dir.clone().unwrap_or_default(),
             envs,
             labels: HashMap::from([
@@ -471,6 +472,58 @@ impl PodWorker {
             .await
             .map_err(|e| ("RunContainerError".to_string(), e.message().to_string()))?;
         Ok(())
+    }
+
+    /// The container's environment, reading the ConfigMaps and Secrets it names.
+    async fn environment(
+        &self,
+        pod: &Pod,
+        c: &k8s_openapi::api::core::v1::Container,
+        pod_ip: &str,
+    ) -> Result<Vec<(String, String)>, (String, String)> {
+        use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+        let config_error = |m: String| ("CreateContainerConfigError".to_string(), m);
+        let ns = pod.namespace().unwrap_or_default();
+        let (cm_names, secret_names) = podsync::env::references(c);
+        let mut config_maps = BTreeMap::new();
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &ns);
+        for name in cm_names {
+            let got = cms
+                .get_opt(&name)
+                .await
+                .map_err(|e| config_error(e.to_string()))?;
+            if let Some(cm) = got {
+                config_maps.insert(name, cm.data.unwrap_or_default());
+            }
+        }
+        let mut secrets = BTreeMap::new();
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
+        for name in secret_names {
+            let got = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| config_error(e.to_string()))?;
+            if let Some(s) = got {
+                let data = s
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                    .collect();
+                secrets.insert(name, data);
+            }
+        }
+        let machine = crate::machine::Machine::read(&self.log_dir);
+        let sources = podsync::env::Sources {
+            pod: Some(pod),
+            config_maps,
+            secrets,
+            pod_ip: pod_ip.to_string(),
+            host_ip: self.host_ip.clone(),
+            node_cpu_millis: i64::from(machine.cpus) * 1000,
+            node_memory_bytes: i64::try_from(machine.memory_total).unwrap_or(i64::MAX),
+        };
+        podsync::env::resolve(c, &sources).map_err(config_error)
     }
 
     async fn ensure_image(

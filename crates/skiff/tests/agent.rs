@@ -479,6 +479,46 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         "the hostPort still answers after the pod was deleted"
     );
 
+    // The environment: envFrom a ConfigMap, a Secret key, the downward API, $(VAR) expansion;
+    // the pod serves what it got.
+    s.ok(&["create", "configmap", "cfg", "--from-literal=MODE=fast"]);
+    s.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=password=s3cr3t",
+    ]);
+    let env_pod = busybox_pod(
+        "envpod",
+        "Always",
+        "mkdir -p /www && echo \"$MODE $PASS $ME $GREETING\" > /www/index.html && exec httpd -f -p 8080 -h /www",
+    ) + "    envFrom:\n    - configMapRef: {name: cfg}\n    env:\n    - name: PASS\n      valueFrom: {secretKeyRef: {name: creds, key: password}}\n    - name: ME\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n    - {name: GREETING, value: \"hi-$(ME)\"}\n";
+    s.apply_ok(&["apply", "-f", "-"], &env_pod);
+    s.ok(&[
+        "wait",
+        "pod/envpod",
+        "--for=condition=Ready",
+        "--timeout=60s",
+    ]);
+    let env_ip = field(&s, "envpod", ".status.podIP");
+    eventually("the pod serves its environment", || {
+        http_get(&format!("{env_ip}:8080")).contains("fast s3cr3t envpod hi-envpod")
+    });
+    // A missing ConfigMap key is the kubelet's CreateContainerConfigError.
+    let bad_env = busybox_pod("badenv", "Always", "sleep 3600")
+        + "    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: cfg, key: nope}}\n";
+    s.apply_ok(&["apply", "-f", "-"], &bad_env);
+    let w = ".status.containerStatuses[0].state.waiting";
+    eventually("CreateContainerConfigError", || {
+        field(&s, "badenv", &format!("{w}.reason")) == "CreateContainerConfigError"
+    });
+    assert_eq!(
+        field(&s, "badenv", &format!("{w}.message")),
+        "couldn't find key nope in ConfigMap default/cfg"
+    );
+    s.ok(&["delete", "pod", "envpod", "badenv", "--timeout=30s"]);
+
     // Over its memory limit, a container is OOMKilled (exit 137).
     let oom = busybox_pod(
         "oom",

@@ -8,6 +8,7 @@
 //! back-off (10 s doubling to 5 min → `CrashLoopBackOff`), the last dead container kept for
 //! `lastState`, graceful deletion. Probes, volumes and hooks come later.
 
+pub mod env;
 pub mod resources;
 #[cfg(test)]
 mod tests;
