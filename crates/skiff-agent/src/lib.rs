@@ -4,6 +4,7 @@
 //! - [`containerd`]: runs the agent's own containerd (generated config, readiness, restarts);
 //! - [`cri`]: the CRI v1 client over a unix socket;
 //! - [`cni`]: the pod network config (bridge + host-local on the node's pod CIDR);
+//! - [`events`]: the kubelet's pod events;
 //! - [`images`]: the pause image built from busybox, archive import, listing;
 //! - [`join`]: a client from a join token (CA pinned by hash, bearer secret);
 //! - [`machine`]: facts read from the host (CPU, memory, disk, kernel, OS);
@@ -18,6 +19,7 @@
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod events;
 pub mod images;
 pub mod join;
 pub mod machine;

@@ -4,6 +4,7 @@
 //! when it changed. Sandboxes of pods that no longer exist are removed.
 
 use crate::cri::Cri;
+use crate::events;
 use crate::podsync::{self, ContainerView, Observed, Op, RuntimeState, SandboxView};
 use futures::StreamExt;
 use k8s_cri::v1 as cri;
@@ -161,6 +162,14 @@ impl PodWorker {
                             runtime_handler: String::new(),
                         })
                         .await?;
+                }
+                Op::StopContainer { ref id, .. } => {
+                    if let Some(c) = obs.containers.iter().find(|c| &c.id == id) {
+                        let msg = format!("Stopping container {}", c.name);
+                        self.event(pod, &c.name, events::NORMAL, "Killing", &msg)
+                            .await;
+                    }
+                    self.act(op).await?
                 }
                 other => self.act(other).await?,
             }
@@ -394,7 +403,7 @@ impl PodWorker {
             }
         }
         match self
-            .ensure_image(&image, c.image_pull_policy.as_deref())
+            .ensure_image(pod, name, &image, c.image_pull_policy.as_deref())
             .await
         {
             Ok(()) => {
@@ -462,15 +471,29 @@ impl PodWorker {
                 config: Some(config),
                 sandbox_config: Some(self.sandbox_config(pod, sandbox_attempt)),
             })
-            .await
-            .map_err(|e| ("CreateContainerError".to_string(), e.message().to_string()))?
-            .into_inner()
-            .container_id;
-        self.cri
+            .await;
+        let id = match id {
+            Ok(r) => r.into_inner().container_id,
+            Err(e) => {
+                let msg = format!("Error: {}", e.message());
+                self.event(pod, name, events::WARNING, "Failed", &msg).await;
+                return Err(("CreateContainerError".to_string(), e.message().to_string()));
+            }
+        };
+        let msg = format!("Created container: {name}");
+        self.event(pod, name, events::NORMAL, "Created", &msg).await;
+        let started = self
+            .cri
             .runtime
             .start_container(cri::StartContainerRequest { container_id: id })
-            .await
-            .map_err(|e| ("RunContainerError".to_string(), e.message().to_string()))?;
+            .await;
+        if let Err(e) = started {
+            let msg = format!("Error: {}", e.message());
+            self.event(pod, name, events::WARNING, "Failed", &msg).await;
+            return Err(("RunContainerError".to_string(), e.message().to_string()));
+        }
+        let msg = format!("Started container {name}");
+        self.event(pod, name, events::NORMAL, "Started", &msg).await;
         Ok(())
     }
 
@@ -526,8 +549,12 @@ impl PodWorker {
         podsync::env::resolve(c, &sources).map_err(config_error)
     }
 
+    /// Pulls `image` for container `name` of `pod` if its pull policy asks, with the kubelet's
+    /// Pulling/Pulled/Failed events.
     async fn ensure_image(
         &mut self,
+        pod: &Pod,
+        name: &str,
         image: &str,
         policy: Option<&str>,
     ) -> Result<(), (String, String)> {
@@ -548,9 +575,15 @@ impl PodWorker {
             _ => !present,
         };
         if !pull {
+            let msg = format!("Container image \"{image}\" already present on machine");
+            self.event(pod, name, events::NORMAL, "Pulled", &msg).await;
             return Ok(());
         }
-        self.cri
+        let msg = format!("Pulling image \"{image}\"");
+        self.event(pod, name, events::NORMAL, "Pulling", &msg).await;
+        let started = std::time::Instant::now();
+        let pulled = self
+            .cri
             .images
             .pull_image(cri::PullImageRequest {
                 image: Some(cri::ImageSpec {
@@ -560,9 +593,56 @@ impl PodWorker {
                 auth: None,
                 sandbox_config: None,
             })
-            .await
-            .map(drop)
-            .map_err(|e| ("ErrImagePull".into(), e.message().to_string()))
+            .await;
+        match pulled {
+            Ok(_) => {
+                let took = started.elapsed();
+                let size = self.image_size(image).await;
+                let msg = format!(
+                    "Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting). Image size: {size} bytes."
+                );
+                self.event(pod, name, events::NORMAL, "Pulled", &msg).await;
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("Failed to pull image \"{image}\": {}", e.message());
+                self.event(pod, name, events::WARNING, "Failed", &msg).await;
+                self.event(pod, name, events::WARNING, "Failed", "Error: ErrImagePull")
+                    .await;
+                Err(("ErrImagePull".into(), e.message().to_string()))
+            }
+        }
+    }
+
+    async fn image_size(&mut self, image: &str) -> u64 {
+        let status = self
+            .cri
+            .images
+            .image_status(cri::ImageStatusRequest {
+                image: Some(cri::ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
+                verbose: false,
+            })
+            .await;
+        status
+            .ok()
+            .and_then(|r| r.into_inner().image)
+            .map_or(0, |i| i.size)
+    }
+
+    async fn event(&self, pod: &Pod, container: &str, type_: &str, reason: &str, message: &str) {
+        events::record(
+            &self.client,
+            pod,
+            &self.node,
+            container,
+            type_,
+            reason,
+            message,
+        )
+        .await;
     }
 
     /// Stops and removes sandboxes this agent made for pods that are gone.

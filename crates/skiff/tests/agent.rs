@@ -430,6 +430,29 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         "pod IP {ip} outside {cidr}"
     );
     assert_eq!(field(&s, "web", ".status.phase"), "Running");
+    // The kubelet's events, as `kubectl describe` shows them.
+    let events = |pod: &str| {
+        s.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={pod}"),
+            "-o",
+            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+        ])
+    };
+    eventually("Created and Started events", || {
+        let e = events("web");
+        e.contains("Created: Created container: main")
+            && e.contains("Started: Started container main")
+    });
+    assert!(
+        events("web").contains(
+            "Pulled: Container image \"skiff.test/busybox:v1\" already present on machine"
+        ),
+        "{}",
+        events("web")
+    );
     // The host reaches the pod's server through the pod network.
     eventually("httpd answers on the pod IP", || {
         http_get(&format!("{ip}:8080")).contains("hello from skiff")
@@ -545,6 +568,13 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         ) == "ImagePullBackOff"
     });
     assert_eq!(field(&s, "nopull", ".status.phase"), "Pending");
+    let e = events("nopull");
+    assert!(
+        e.contains("Pulling: Pulling image \"skiff.test/missing:v1\"")
+            && e.contains("Failed: Failed to pull image \"skiff.test/missing:v1\"")
+            && e.contains("Failed: Error: ErrImagePull"),
+        "{e}"
+    );
 
     // An agent restart adopts the running pod: same container, still Running.
     a.kill();
@@ -555,7 +585,7 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
         id
     );
     assert_eq!(field(&s, "web", ".status.phase"), "Running");
-    // The host reaches the pod's server through the pod network.
+    // ...and its server still answers.
     eventually("httpd answers on the pod IP", || {
         http_get(&format!("{ip}:8080")).contains("hello from skiff")
     });
@@ -563,6 +593,11 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
     // Deleting a pod stops its containers and removes its sandbox, then the pod object.
     let uid = field(&s, "web", ".metadata.uid");
     s.ok(&["delete", "pod", "web", "--timeout=30s"]);
+    assert!(
+        events("web").contains("Killing: Stopping container main"),
+        "{}",
+        events("web")
+    );
     let socket = a.data_dir.join("agent/containerd/containerd.sock");
     assert_eq!(
         sandboxes_of(&socket, &uid),
