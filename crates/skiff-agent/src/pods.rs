@@ -40,6 +40,10 @@ pub struct PodWorker {
     pub node: String,
     /// The node's IP (pods' hostIP).
     pub host_ip: String,
+    /// Node CPU in millicores, for `resourceFieldRef` without a limit.
+    node_cpu_millis: i64,
+    /// Node memory in bytes, for `resourceFieldRef` without a limit.
+    node_memory_bytes: i64,
     /// Where pod logs go (`<dir>/<ns>_<name>_<uid>/<container>/<attempt>.log`).
     pub log_dir: PathBuf,
     /// Failed pulls per (pod uid, image): how many in a row, and when the last one failed.
@@ -49,19 +53,24 @@ pub struct PodWorker {
 type Waiting = BTreeMap<String, (String, String)>;
 
 impl PodWorker {
-    /// A worker for `node`.
+    /// A worker for `node` on `machine` (its address is the pods' hostIP; its CPUs and memory
+    /// are what `resourceFieldRef` reads for a container without limits).
     pub fn new(
         client: kube::Client,
         cri: Cri,
         node: String,
-        host_ip: String,
+        machine: &crate::machine::Machine,
         log_dir: PathBuf,
     ) -> Self {
         PodWorker {
             client,
             cri,
             node,
-            host_ip,
+            host_ip: machine
+                .address
+                .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string()),
+            node_cpu_millis: i64::from(machine.cpus) * 1000,
+            node_memory_bytes: i64::try_from(machine.memory_total).unwrap_or(i64::MAX),
             log_dir,
             pull_failures: HashMap::new(),
         }
@@ -443,10 +452,7 @@ impl PodWorker {
                 name: name.into(),
                 attempt,
             }),
-            image: Some(cri::ImageSpec {
-                image: image.clone(),
-                ..Default::default()
-            }),
+            image: Some(crate::images::spec(&image)),
             command: expand(&c.command),
             args: expand(&c.args),
             working_dir: c.working_dir.clone().unwrap_or_default(),
@@ -536,15 +542,14 @@ impl PodWorker {
                 secrets.insert(name, data);
             }
         }
-        let machine = crate::machine::Machine::read(&self.log_dir);
         let sources = podsync::env::Sources {
             pod: Some(pod),
             config_maps,
             secrets,
             pod_ip: pod_ip.to_string(),
             host_ip: self.host_ip.clone(),
-            node_cpu_millis: i64::from(machine.cpus) * 1000,
-            node_memory_bytes: i64::try_from(machine.memory_total).unwrap_or(i64::MAX),
+            node_cpu_millis: self.node_cpu_millis,
+            node_memory_bytes: self.node_memory_bytes,
         };
         podsync::env::resolve(c, &sources).map_err(config_error)
     }
@@ -582,22 +587,15 @@ impl PodWorker {
         let msg = format!("Pulling image \"{image}\"");
         self.event(pod, name, events::NORMAL, "Pulling", &msg).await;
         let started = std::time::Instant::now();
-        let pulled = self
-            .cri
-            .images
-            .pull_image(cri::PullImageRequest {
-                image: Some(cri::ImageSpec {
-                    image: image.into(),
-                    ..Default::default()
-                }),
-                auth: None,
-                sandbox_config: None,
-            })
-            .await;
+        let pulled = crate::images::pull(&mut self.cri, image).await;
         match pulled {
             Ok(_) => {
                 let took = started.elapsed();
-                let size = self.image_size(image).await;
+                let size = crate::images::size(&mut self.cri, image)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
                 let msg = format!(
                     "Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting). Image size: {size} bytes."
                 );
@@ -612,24 +610,6 @@ impl PodWorker {
                 Err(("ErrImagePull".into(), e.message().to_string()))
             }
         }
-    }
-
-    async fn image_size(&mut self, image: &str) -> u64 {
-        let status = self
-            .cri
-            .images
-            .image_status(cri::ImageStatusRequest {
-                image: Some(cri::ImageSpec {
-                    image: image.into(),
-                    ..Default::default()
-                }),
-                verbose: false,
-            })
-            .await;
-        status
-            .ok()
-            .and_then(|r| r.into_inner().image)
-            .map_or(0, |i| i.size)
     }
 
     async fn event(&self, pod: &Pod, container: &str, type_: &str, reason: &str, message: &str) {

@@ -188,8 +188,8 @@ pub async fn run(
             (socket, Some(tokio::spawn(c.supervise(stop.clone()))))
         }
     };
-    let machine_name = crate::machine::Machine::read(&agent_dir).hostname;
-    let name = args.node_name.clone().unwrap_or(machine_name);
+    let machine = crate::machine::Machine::read(&agent_dir);
+    let name = args.node_name.clone().unwrap_or(machine.hostname.clone());
     eprintln!(
         "skiff agent: node {name}, container runtime at {}",
         socket.display()
@@ -211,9 +211,7 @@ pub async fn run(
         registrar.client.clone(),
         crate::cri::Cri::connect(&registrar.cri_socket).await?,
         registrar.name.clone(),
-        crate::machine::Machine::read(&registrar.data_dir)
-            .address
-            .map_or_else(|| "127.0.0.1".to_string(), |a| a.to_string()),
+        &machine,
         registrar.data_dir.join("logs"),
     );
     let pod_worker = tokio::spawn(pods.run(stop.clone()));

@@ -195,13 +195,13 @@ fn adoptable(layout: &Layout) -> Option<i32> {
     ours.then_some(pid)
 }
 
+/// Whether `pid` exists and is not a zombie (its `/proc` stat is readable, state not `Z`).
 fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
 }
 
 fn signal(pid: i32, sig: rustix::process::Signal) {

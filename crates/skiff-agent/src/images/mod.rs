@@ -10,7 +10,7 @@ pub mod oci;
 
 use crate::containerd::config::SANDBOX_IMAGE;
 use crate::cri::{Cri, CriError};
-use k8s_cri::v1::{ImageSpec, ImageStatusRequest, ListImagesRequest};
+use k8s_cri::v1::{ImageSpec, ImageStatusRequest, ListImagesRequest, PullImageRequest};
 use std::path::{Path, PathBuf};
 
 /// Where Debian's busybox-static lives; the sandbox image is built from it.
@@ -90,20 +90,42 @@ pub async fn import(ctr: &Path, socket: &Path, archive: &Path) -> Result<(), Ima
     }
 }
 
-/// Whether CRI knows `image`.
-pub async fn present(cri: &mut Cri, image: &str) -> Result<bool, ImageError> {
+/// The CRI spec naming `image`.
+pub fn spec(image: &str) -> ImageSpec {
+    ImageSpec {
+        image: image.into(),
+        ..Default::default()
+    }
+}
+
+/// The size of `image` in bytes if CRI has it, `None` if it does not.
+pub async fn size(cri: &mut Cri, image: &str) -> Result<Option<u64>, ImageError> {
     let r = cri
         .images
         .image_status(ImageStatusRequest {
-            image: Some(ImageSpec {
-                image: image.into(),
-                ..Default::default()
-            }),
+            image: Some(spec(image)),
             verbose: false,
         })
         .await
         .map_err(CriError::from)?;
-    Ok(r.into_inner().image.is_some())
+    Ok(r.into_inner().image.map(|i| i.size))
+}
+
+/// Whether CRI knows `image`.
+pub async fn present(cri: &mut Cri, image: &str) -> Result<bool, ImageError> {
+    Ok(size(cri, image).await?.is_some())
+}
+
+/// Pulls `image` through CRI (no credentials yet).
+pub async fn pull(cri: &mut Cri, image: &str) -> Result<(), tonic::Status> {
+    cri.images
+        .pull_image(PullImageRequest {
+            image: Some(spec(image)),
+            auth: None,
+            sandbox_config: None,
+        })
+        .await
+        .map(drop)
 }
 
 /// Builds and imports the sandbox image unless CRI already has it. Returns whether it imported.

@@ -229,31 +229,37 @@ pub fn resolve(c: &Container, src: &Sources<'_>) -> Result<Vec<(String, String)>
     for e in c.env.iter().flatten() {
         let value = match (&e.value, &e.value_from) {
             (_, Some(from)) => {
-                if let Some(r) = &from.config_map_key_ref {
-                    match src.config_maps.get(&r.name).and_then(|d| d.get(&r.key)) {
+                let key_ref = if let Some(r) = &from.config_map_key_ref {
+                    Some((
+                        &src.config_maps,
+                        "configmap",
+                        "ConfigMap",
+                        &r.name,
+                        &r.key,
+                        r.optional,
+                    ))
+                } else {
+                    from.secret_key_ref.as_ref().map(|r| {
+                        (
+                            &src.secrets,
+                            "secret",
+                            "Secret",
+                            &r.name,
+                            &r.key,
+                            r.optional,
+                        )
+                    })
+                };
+                if let Some((objects, kind, kind_title, name, key, optional)) = key_ref {
+                    match objects.get(name).and_then(|d| d.get(key)) {
                         Some(v) => v.clone(),
-                        None if r.optional == Some(true) => continue,
-                        None if !src.config_maps.contains_key(&r.name) => {
-                            return Err(format!("configmap \"{}\" not found", r.name))
+                        None if optional == Some(true) => continue,
+                        None if !objects.contains_key(name) => {
+                            return Err(format!("{kind} \"{name}\" not found"))
                         }
                         None => {
                             return Err(format!(
-                                "couldn't find key {} in ConfigMap {ns}/{}",
-                                r.key, r.name
-                            ))
-                        }
-                    }
-                } else if let Some(r) = &from.secret_key_ref {
-                    match src.secrets.get(&r.name).and_then(|d| d.get(&r.key)) {
-                        Some(v) => v.clone(),
-                        None if r.optional == Some(true) => continue,
-                        None if !src.secrets.contains_key(&r.name) => {
-                            return Err(format!("secret \"{}\" not found", r.name))
-                        }
-                        None => {
-                            return Err(format!(
-                                "couldn't find key {} in Secret {ns}/{}",
-                                r.key, r.name
+                                "couldn't find key {key} in {kind_title} {ns}/{name}"
                             ))
                         }
                     }
