@@ -12,9 +12,11 @@
 //!   the pod status;
 //! - [`node`]: PURE — the Node object, its conditions and its Lease from those facts;
 //! - [`pods`]: the driver that runs the pods bound to the node through CRI;
-//! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh.
+//! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh;
+//! - [`server`]: the HTTPS endpoint the API server forwards logs, exec, attach and
+//!   port-forward to.
 //!
-//! Running pods (sandboxes, containers, volumes, probes, CNI) comes next; see issue 4.
+//! Volumes, probes and security contexts come next; see issue 4.
 
 pub mod cni;
 pub mod containerd;
@@ -28,8 +30,9 @@ pub mod pods;
 pub mod podsync;
 pub mod register;
 mod run;
+pub mod server;
 
-pub use run::{run, AgentArgs};
+pub use run::{run, AgentArgs, NodeOptions};
 
 /// Resolves once `stop` is true (or its sender is gone). The watch guard stays inside, so the
 /// caller's future remains `Send`.

@@ -14,7 +14,8 @@ use crate::cri::RuntimeStatus;
 use crate::machine::{self, Machine};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo,
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
+    NodeSystemInfo,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
@@ -46,6 +47,9 @@ pub struct Settings {
     pub reserved_ephemeral_storage: u64,
     /// Extra labels.
     pub labels: BTreeMap<String, String>,
+    /// Port of the agent's HTTPS endpoint (`status.daemonEndpoints.kubeletEndpoint.Port`;
+    /// 0: none published).
+    pub kubelet_port: u16,
 }
 
 impl Default for Settings {
@@ -56,6 +60,7 @@ impl Default for Settings {
             reserved_memory: 0,
             reserved_ephemeral_storage: 0,
             labels: BTreeMap::new(),
+            kubelet_port: 0,
         }
     }
 }
@@ -290,6 +295,11 @@ pub fn node_status(
         conditions: Some(conditions(m, runtime, previous, now)),
         addresses: Some(addresses),
         node_info: Some(node_info(m, container_runtime_version)),
+        daemon_endpoints: (s.kubelet_port != 0).then(|| NodeDaemonEndpoints {
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: i32::from(s.kubelet_port),
+            }),
+        }),
         ..Default::default()
     }
 }

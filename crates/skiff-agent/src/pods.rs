@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 /// CRI label carrying the pod uid (the kubelet's label names).
-const LABEL_UID: &str = "io.kubernetes.pod.uid";
+pub(crate) const LABEL_UID: &str = "io.kubernetes.pod.uid";
 const LABEL_NAME: &str = "io.kubernetes.pod.name";
 const LABEL_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 const LABEL_CONTAINER: &str = "io.kubernetes.container.name";

@@ -104,8 +104,20 @@ impl Registrar {
             if let Err(e) = self.renew_lease(&uid).await {
                 tracing::warn!(error = %e, "renewing the node lease failed");
             }
+            // Until the node is Ready, report every second (the kubelet's fast status
+            // updates at start), so a new node turns Ready as soon as its network is.
+            let ready = node
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let wait = if ready {
+                self.interval
+            } else {
+                self.interval.min(Duration::from_secs(1))
+            };
             tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = crate::stopped(&mut stop) => return,
             }
         }

@@ -43,6 +43,15 @@ pub struct AgentArgs {
     #[arg(long, value_name = "DIR", default_value = "/var/lib/skiff")]
     pub data_dir: PathBuf,
 
+    #[command(flatten)]
+    pub node: NodeOptions,
+}
+
+/// How the agent runs this machine as a node (shared by `skiff agent` and the agent embedded
+/// in `skiff server`).
+#[derive(Clone, Debug, clap::Args)]
+#[command(next_help_heading = "Node agent")]
+pub struct NodeOptions {
     /// Node name [default: the host name, lower-cased].
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
@@ -92,6 +101,11 @@ pub struct AgentArgs {
     /// leaseDurationSeconds of the node's Lease.
     #[arg(long, value_name = "SECONDS", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub node_lease_duration: u64,
+
+    /// Port of the agent's HTTPS endpoint the API server reaches for logs, exec, attach and
+    /// port-forward (0 picks a free port; it is published in the Node's daemonEndpoints).
+    #[arg(long, value_name = "PORT", default_value_t = 10250)]
+    pub kubelet_port: u16,
 }
 
 fn parse_quantity(s: &str) -> Result<i128, String> {
@@ -126,7 +140,9 @@ impl AgentArgs {
         };
         Ok(Some(text.parse()?))
     }
+}
 
+impl NodeOptions {
     fn settings(&self) -> Settings {
         Settings {
             max_pods: self.max_pods,
@@ -134,6 +150,7 @@ impl AgentArgs {
             reserved_memory: self.reserved_memory.unwrap_or(0),
             reserved_ephemeral_storage: self.reserved_ephemeral_storage.unwrap_or(0),
             labels: self.node_labels.iter().cloned().collect(),
+            kubelet_port: self.kubelet_port,
         }
     }
 }
@@ -141,7 +158,7 @@ impl AgentArgs {
 /// Imports the sandbox image (built from busybox) if containerd lacks it, then every archive
 /// dropped into `<agent dir>/images/`.
 async fn prepare_images(
-    args: &AgentArgs,
+    args: &NodeOptions,
     socket: &std::path::Path,
     agent_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
@@ -164,15 +181,41 @@ async fn prepare_images(
     Ok(())
 }
 
-/// `skiff agent` with its API `client`: runs until `stop` turns true, then stops containerd
-/// (containers keep running and are adopted by the next start). Returns early with an error
-/// if the runtime cannot be started.
+/// Binds the agent's HTTPS endpoint, retrying the certificate request while the API server
+/// is not reachable yet. A port that cannot be bound is an error at once.
+async fn bind_kubelet_server(
+    client: &kube::Client,
+    cri: &crate::cri::Cri,
+    name: &str,
+    addresses: &[String],
+    port: u16,
+) -> anyhow::Result<crate::server::KubeletServer> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match crate::server::KubeletServer::bind(client.clone(), cri.clone(), name, addresses, port)
+            .await
+        {
+            Ok(k) => return Ok(k),
+            Err(e) if e.to_string().starts_with("cannot listen") => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "no serving certificate yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// The node agent with its API `client`, keeping its state under `<data_dir>/agent`: runs
+/// until `stop` turns true, then stops containerd (containers keep running and are adopted by
+/// the next start). Returns early with an error if the runtime cannot be started.
 pub async fn run(
     client: kube::Client,
-    args: AgentArgs,
+    data_dir: &std::path::Path,
+    args: NodeOptions,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let agent_dir = args.data_dir.join("agent");
+    let agent_dir = data_dir.join("agent");
     std::fs::create_dir_all(&agent_dir)
         .with_context(|| format!("creating {}", agent_dir.display()))?;
     let (socket, supervisor) = match &args.container_runtime_endpoint {
@@ -194,10 +237,25 @@ pub async fn run(
         "skiff agent: node {name}, container runtime at {}",
         socket.display()
     );
+    let mut addresses = vec![name.clone(), machine.hostname.clone(), "127.0.0.1".into()];
+    addresses.extend(machine.address.map(|a| a.to_string()));
+    let cri = crate::cri::Cri::connect(&socket).await?;
+    let mut stop_wait = stop.clone();
+    let kubelet = tokio::select! {
+        k = bind_kubelet_server(&client, &cri, &name, &addresses, args.kubelet_port) => k?,
+        _ = crate::stopped(&mut stop_wait) => return Ok(()),
+    };
+    let mut settings = args.settings();
+    settings.kubelet_port = kubelet.port();
+    eprintln!(
+        "skiff agent: serving logs, exec and port-forward on port {}",
+        settings.kubelet_port
+    );
+    let kubelet = tokio::spawn(kubelet.run(stop.clone()));
     let registrar = Registrar {
         client,
         name,
-        settings: args.settings(),
+        settings,
         cni_conf_dir: supervisor
             .is_some()
             .then(|| Layout::under(&agent_dir).cni_conf_dir),
@@ -209,7 +267,7 @@ pub async fn run(
     };
     let pods = crate::pods::PodWorker::new(
         registrar.client.clone(),
-        crate::cri::Cri::connect(&registrar.cri_socket).await?,
+        cri,
         registrar.name.clone(),
         &machine,
         registrar.data_dir.join("logs"),
@@ -217,6 +275,7 @@ pub async fn run(
     let pod_worker = tokio::spawn(pods.run(stop.clone()));
     registrar.run(stop).await;
     let _ = pod_worker.await;
+    let _ = kubelet.await;
     if let Some(s) = supervisor {
         let _ = s.await;
     }

@@ -100,6 +100,10 @@ async fn route(
     let path = req.uri().path().to_string();
     let resource_path = matches!(target, Target::Resource(_));
     let attrs_path = path.clone();
+    if path == crate::kubelet::SERVING_CERT_PATH && req.method() == http::Method::POST {
+        let body = read_body(req.into_body()).await?;
+        return crate::kubelet::issue_serving_cert(&state, &user, &body);
+    }
     if !resource_path {
         state.authorizer.authorize(&Attributes {
             user: &user,
@@ -168,6 +172,16 @@ async fn route(
             })?;
             if info.verb.is_empty() {
                 return Err(ApiError::MethodNotAllowed);
+            }
+            let pod_stream = (res.group.is_empty() && res.plural == "pods")
+                .then(|| crate::kubelet::locate::Stream::of(&info.subresource))
+                .flatten();
+            if let Some(stream) = pod_stream {
+                if !matches!(info.verb.as_str(), "get" | "create") {
+                    return Err(ApiError::MethodNotAllowed);
+                }
+                return crate::kubelet::serve(&state, stream, &info.namespace, &info.name, req)
+                    .await;
             }
             let sub_ok = match info.subresource.as_str() {
                 "" => true,

@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod dispatch;
 pub mod handlers;
 pub mod join;
+pub mod kubelet;
 pub mod negotiate;
 pub mod pipeline;
 pub mod pki;

@@ -45,6 +45,76 @@ pub struct Pki {
     pub admin_cert: String,
     /// Admin client key (PEM).
     pub admin_key: String,
+    /// The API server's client certificate towards node agents (PEM; CN
+    /// `kube-apiserver-kubelet-client`, O `system:masters`, like upstream's).
+    pub kubelet_client_cert: String,
+    /// Its key (PEM).
+    pub kubelet_client_key: String,
+    /// CA key (PEM): signs node agents' serving certificates.
+    ca_key: String,
+    /// The tls directory (named in errors).
+    dir: PathBuf,
+}
+
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// A node agent's serving certificate and key (PEM), signed by the cluster CA.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct NodeServingCert {
+    /// Certificate (PEM).
+    pub certificate: String,
+    /// Private key (PEM).
+    pub key: String,
+    /// The cluster CA (PEM), to verify the API server's client certificate with.
+    pub ca: String,
+}
+
+impl Pki {
+    /// Issues a serving certificate for the agent of node `name`, valid for `name` and
+    /// `addresses` (IPs or DNS names; anything unparsable is skipped).
+    pub fn node_serving_cert(
+        &self,
+        name: &str,
+        addresses: &[String],
+    ) -> Result<NodeServingCert, PkiError> {
+        let err = |e: rcgen::Error| PkiError::Cert {
+            what: format!("serving certificate of node {name}"),
+            msg: e.to_string(),
+            dir: self.dir.clone(),
+        };
+        let ca_key = KeyPair::from_pem(&self.ca_key).map_err(err)?;
+        let issuer = Issuer::from_ca_cert_pem(&self.ca_cert, ca_key).map_err(err)?;
+        let mut p = CertificateParams::default();
+        p.distinguished_name = dn(&format!("system:node:{name}"), Some("system:nodes"));
+        p.subject_alt_names = std::iter::once(name.to_string())
+            .chain(addresses.iter().cloned())
+            .filter_map(|a| match a.parse::<std::net::IpAddr>() {
+                Ok(ip) => Some(SanType::IpAddress(ip)),
+                Err(_) if is_dns_name(&a) => a.try_into().ok().map(SanType::DnsName),
+                Err(_) => None,
+            })
+            .collect();
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let key = KeyPair::generate().map_err(err)?;
+        let cert = p.signed_by(&key, &issuer).map_err(err)?;
+        Ok(NodeServingCert {
+            certificate: cert.pem(),
+            key: key.serialize_pem(),
+            ca: self.ca_cert.clone(),
+        })
+    }
 }
 
 fn read(path: &Path) -> Result<Option<String>, PkiError> {
@@ -158,28 +228,38 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
             (c, k)
         }
     };
-    let admin = match (read(&dir.join("admin.crt"))?, read(&dir.join("admin.key"))?) {
-        (Some(c), Some(k)) => (c, k),
-        _ => {
-            let mut p = CertificateParams::default();
-            p.distinguished_name = dn("system:admin", Some("system:masters"));
-            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            p.key_usages = vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyEncipherment,
-            ];
-            let (c, k) = leaf("admin", p)?;
-            write_file(&dir.join("admin.key"), &k, true)?;
-            write_file(&dir.join("admin.crt"), &c, false)?;
-            (c, k)
+    let client = |file: &str, cn: &str| -> Result<(String, String), PkiError> {
+        let (cert_path, key_path) = (
+            dir.join(format!("{file}.crt")),
+            dir.join(format!("{file}.key")),
+        );
+        if let (Some(c), Some(k)) = (read(&cert_path)?, read(&key_path)?) {
+            return Ok((c, k));
         }
+        let mut p = CertificateParams::default();
+        p.distinguished_name = dn(cn, Some("system:masters"));
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let (c, k) = leaf(file, p)?;
+        write_file(&key_path, &k, true)?;
+        write_file(&cert_path, &c, false)?;
+        Ok((c, k))
     };
+    let admin = client("admin", "system:admin")?;
+    let kubelet_client = client("kubelet-client", "kube-apiserver-kubelet-client")?;
     Ok(Pki {
         ca_cert,
         serving_cert: serving.0,
         serving_key: serving.1,
         admin_cert: admin.0,
         admin_key: admin.1,
+        kubelet_client_cert: kubelet_client.0,
+        kubelet_client_key: kubelet_client.1,
+        ca_key,
+        dir: dir.into(),
     })
 }
 
@@ -213,5 +293,32 @@ mod tests {
         let c = load_or_create(dir.path(), &more).unwrap();
         assert_eq!(a.ca_cert, c.ca_cert);
         assert_ne!(a.serving_cert, c.serving_cert);
+        assert_eq!(a.kubelet_client_cert, c.kubelet_client_cert);
+    }
+
+    #[test]
+    fn node_serving_certificates_are_signed_by_the_ca_for_the_node_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = load_or_create(dir.path(), &["localhost".to_string()]).unwrap();
+        let issued = pki
+            .node_serving_cert("n1", &["10.0.0.7".into(), "not a name!".into()])
+            .unwrap();
+        assert_eq!(issued.ca, pki.ca_cert);
+        let der = rustls_pemfile::certs(&mut issued.certificate.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        let sans = cert.subject_alternative_name().unwrap().unwrap().value;
+        let names: Vec<String> = sans.general_names.iter().map(|n| format!("{n}")).collect();
+        assert!(names.iter().any(|n| n.contains("n1")), "{names:?}");
+        assert!(names.iter().any(|n| n.contains("0a:00:00:07")), "{names:?}");
+        assert_eq!(names.len(), 2, "{names:?}");
+        let ca_der = rustls_pemfile::certs(&mut pki.ca_cert.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let (_, ca) = x509_parser::parse_x509_certificate(ca_der.as_ref()).unwrap();
+        assert_eq!(cert.issuer(), ca.subject());
     }
 }

@@ -183,6 +183,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         bookmark_interval: bookmark_interval(),
         ca_cert: pki.ca_cert.clone(),
         join_token: Some(join_token),
+        nodes: Some(crate::kubelet::NodeClient::new(&pki)?),
     });
 
     bootstrap(&storage, addr.port())

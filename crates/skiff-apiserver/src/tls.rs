@@ -12,6 +12,13 @@ use std::sync::Arc;
 #[error("TLS setup: {0}")]
 pub struct TlsError(String);
 
+impl TlsError {
+    /// An error with this message.
+    pub fn new(message: String) -> Self {
+        TlsError(message)
+    }
+}
+
 fn certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     rustls_pemfile::certs(&mut pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()

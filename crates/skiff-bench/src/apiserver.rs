@@ -44,6 +44,7 @@ pub(crate) async fn start(args: &Args, extra: &[&str]) -> Result<(ServerProcess,
             "127.0.0.1",
             "--secure-port",
             "0",
+            "--disable-agent",
             "--data-dir",
         ])
         .arg(dir.path())

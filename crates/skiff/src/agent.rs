@@ -9,7 +9,10 @@ pub async fn run(args: skiff_agent::AgentArgs) -> Result<()> {
         _ => crate::controllers::client_or_default(&args.kubeconfig).await?,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut task = tokio::spawn(skiff_agent::run(client, args, stop_rx));
+    let mut task =
+        tokio::spawn(
+            async move { skiff_agent::run(client, &args.data_dir, args.node, stop_rx).await },
+        );
     tokio::select! {
         done = &mut task => return done?,
         signalled = crate::controllers::until_signal() => signalled?,

@@ -31,8 +31,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: the Kubernetes API server on an embedded store, and the
-    /// controller manager.
+    /// Run a cluster: the Kubernetes API server on an embedded store, the scheduler and the
+    /// controller manager, and (unless --disable-agent) a node agent that makes this machine
+    /// a node.
     Server(server::ServerArgs),
     /// Run the controller manager alone against a cluster (namespace lifecycle, default
     /// ServiceAccounts), with leader election so several can run.

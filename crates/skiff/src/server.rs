@@ -29,10 +29,13 @@ pub struct ServerArgs {
     /// Also write the admin kubeconfig to this path.
     #[arg(long, value_name = "PATH")]
     write_kubeconfig: Option<PathBuf>,
-    /// Do not run a node agent in this process (not embedded yet: run `skiff agent` beside the
-    /// server with the join command it prints; accepted, no effect).
+    /// Do not run a node agent in this process: a control plane only, whose nodes join with
+    /// the `skiff agent` command it prints. Without it, this machine is also a node (it needs
+    /// root and containerd, runc and the CNI plugins installed).
     #[arg(long)]
     disable_agent: bool,
+    #[command(flatten)]
+    agent: skiff_agent::NodeOptions,
     /// How often store history older than one interval is compacted, e.g. `5m`, `30s`
     /// (`0` never compacts). Watches can resume from within the kept history; older
     /// resourceVersions get 410 Gone.
@@ -83,8 +86,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             args.datastore
         );
     }
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     let cfg = ServerConfig {
-        data_dir: args.data_dir.unwrap_or_else(default_data_dir),
+        data_dir: data_dir.clone(),
         bind_address: args.bind_address,
         secure_port: args.secure_port,
         tls_sans: args.tls_san,
@@ -96,7 +100,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             unreachable: args.default_unreachable_toleration_seconds,
         },
     };
-    let _ = args.disable_agent;
     let started = std::time::Instant::now();
     let server = skiff_apiserver::start(cfg.clone()).await?;
     eprintln!(
@@ -131,19 +134,41 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         Some(tokio::spawn(skiff_controller_manager::run(
             client,
             args.controller_flags.options(),
-            stop_rx,
+            stop_rx.clone(),
         )))
     };
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut agent = if args.disable_agent {
+        None
+    } else {
+        let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
+        let opts = args.agent;
+        Some(tokio::spawn(async move {
+            skiff_agent::run(client, &data_dir, opts, stop_rx).await
+        }))
+    };
+    let mut failure = None;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        signalled = crate::controllers::until_signal() => signalled?,
+        done = async { agent.as_mut().expect("guarded").await }, if agent.is_some() => {
+            agent = None;
+            let e = match done {
+                Ok(Ok(())) => anyhow::anyhow!("stopped"),
+                Ok(Err(e)) => e,
+                Err(e) => e.into(),
+            };
+            failure = Some(e.context(
+                "the node agent of this server failed (run with --disable-agent for a control plane only)",
+            ));
+        }
     }
     eprintln!("skiff: shutting down");
     let _ = stop_tx.send(true);
     for task in [controllers, scheduler].into_iter().flatten() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    if let Some(a) = agent {
+        let _ = tokio::time::timeout(Duration::from_secs(15), a).await;
     }
     server.shutdown().await;
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }

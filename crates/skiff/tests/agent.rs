@@ -4,18 +4,8 @@
 //! and containernetworking-plugins (`.ci/run` installs them).
 
 mod common;
+use common::pods::{busybox_pod, field, http_get, images, import_busybox, ready};
 use common::{alive, eventually, json, Server};
-
-fn ready(s: &Server, node: &str) -> bool {
-    let out = s.kubectl(&[
-        "get",
-        "node",
-        node,
-        "-o",
-        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-    ]);
-    String::from_utf8_lossy(&out.stdout) == "True"
-}
 
 #[test]
 fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
@@ -101,14 +91,14 @@ fn an_agent_runs_containerd_and_keeps_a_ready_node_registered() {
 
     // The sandbox image was built from busybox and imported; an image archive built here
     // imports with `skiff images import` and is listed.
-    let ls = images(&a, &["ls"]);
+    let ls = images(&a.data_dir, &["ls"]);
     assert!(
         ls.lines()
             .any(|l| l.starts_with("registry.k8s.io/pause ") && l.contains(" 3.6 ")),
         "{ls}"
     );
-    import_busybox(&a);
-    let ls = images(&a, &["ls"]);
+    import_busybox(&a.data_dir);
+    let ls = images(&a.data_dir, &["ls"]);
     assert!(
         ls.lines()
             .any(|l| l.starts_with("skiff.test/busybox ") && l.contains(" v1 ")),
@@ -353,58 +343,13 @@ fn sandbox_ip(socket: &std::path::Path) -> String {
     })
 }
 
-/// `skiff images <args> --data-dir <agent's>`: its stdout; fails the test on an error.
-fn images(a: &common::Agent, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .arg("images")
-        .args(args)
-        .arg("--data-dir")
-        .arg(&a.data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skiff images {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Builds `skiff.test/busybox:v1` from the machine's busybox and imports it into the agent's
-/// containerd with `skiff images import`.
-fn import_busybox(a: &common::Agent) {
-    let busybox =
-        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
-    let img = skiff_agent::images::oci::busybox(
-        "skiff.test/busybox:v1",
-        busybox,
-        &["sh", "sleep", "echo", "cat", "mkdir", "httpd", "head", "tr"],
-        vec!["/bin/sh".into()],
-    );
-    let archive = a.data_dir.join("busybox.tar");
-    std::fs::write(&archive, skiff_agent::images::oci::archive(&img).unwrap()).unwrap();
-    images(a, &["import", archive.to_str().unwrap()]);
-}
-
-/// A pod manifest running the test image.
-fn busybox_pod(name: &str, policy: &str, script: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: {policy}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: skiff.test/busybox:v1\n    command: [\"sh\", \"-c\", {script:?}]\n"
-    )
-}
-
-fn field(s: &Server, pod: &str, path: &str) -> String {
-    let out = s.kubectl(&["get", "pod", pod, "-o", &format!("jsonpath={{{path}}}")]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
     // Its own cluster CIDR and bridge: agent tests run side by side on one host.
     let s = Server::start_with(&["--cluster-cidr", "10.77.0.0/16"]);
     let mut a = s.agent("runner", &["--cni-bridge", "sktest-r"]);
     eventually("the node Ready", || ready(&s, "runner"));
-    import_busybox(&a);
+    import_busybox(&a.data_dir);
 
     s.apply_ok(
         &["apply", "-f", "-"],
@@ -636,21 +581,4 @@ fn sandboxes_of(socket: &std::path::Path, uid: Option<&str>) -> usize {
             .items
             .len()
     })
-}
-
-/// A plain HTTP GET of `/` at `addr`: the whole response, or "" if nothing answered.
-fn http_get(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
-        return String::new();
-    };
-    let Ok(mut c) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
-    else {
-        return String::new();
-    };
-    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-    let _ = c.write_all(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n");
-    let mut out = String::new();
-    let _ = c.read_to_string(&mut out);
-    out
 }

@@ -2,6 +2,8 @@
 //! drives the real kubectl (`/usr/bin/kubectl`, or `$KUBECTL`) against it.
 #![allow(dead_code)]
 
+pub mod pods;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +17,9 @@ pub struct Server {
     pub kubeconfig: PathBuf,
     /// Captured stderr of the server.
     pub log: PathBuf,
+    /// Whether the server runs its embedded node agent (by default tests pass
+    /// `--disable-agent`: a control plane only).
+    pub embedded_agent: bool,
 }
 
 pub fn kubectl_bin() -> String {
@@ -29,12 +34,23 @@ impl Server {
 
     /// Starts a server in a fresh data dir with extra flags.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_in(extra, false)
+    }
+
+    /// Starts a server that is also a node (its embedded agent runs, with a free kubelet
+    /// port), with extra flags.
+    pub fn start_with_agent(extra: &[&str]) -> Self {
+        Self::start_in(extra, true)
+    }
+
+    fn start_in(extra: &[&str], embedded_agent: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             child: None,
             kubeconfig: dir.path().join("kubeconfig.yaml"),
             log: dir.path().join("server.log"),
             dir,
+            embedded_agent,
         };
         s.launch(extra);
         s
@@ -58,6 +74,11 @@ impl Server {
                 "--data-dir",
             ])
             .arg(self.dir.path())
+            .args(if self.embedded_agent {
+                &["--kubelet-port", "0", "--node-status-update-frequency", "1"][..]
+            } else {
+                &["--disable-agent"][..]
+            })
             .args(extra)
             .env("SKIFF_WATCH_BOOKMARK_INTERVAL_MS", "500")
             .env("SKIFF_LOG", "info,skiff_apiserver=debug")
@@ -205,6 +226,17 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.embedded_agent {
+            // SIGTERM: the embedded agent stops its containerd; never leave one behind.
+            self.stop();
+            let pid_file = self.dir.path().join("agent/containerd/containerd.pid");
+            let pid = std::fs::read_to_string(pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok());
+            if let Some(pid) = pid.filter(|p| alive(*p)) {
+                signal(pid, "KILL");
+            }
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -352,7 +384,7 @@ impl Agent {
             .args(&self.auth)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--node-status-update-frequency", "1"])
+            .args(["--node-status-update-frequency", "1", "--kubelet-port", "0"])
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,81 @@
+//! Pods on a real agent: the test image, manifests, reading fields, HTTP.
+
+use super::Server;
+use std::path::Path;
+
+/// Whether `node` is Ready.
+pub fn ready(s: &Server, node: &str) -> bool {
+    let out = s.kubectl(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    String::from_utf8_lossy(&out.stdout) == "True"
+}
+
+/// `skiff images <args> --data-dir <dir>`: its stdout; fails the test on an error.
+pub fn images(data_dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("images")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skiff images {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds `skiff.test/busybox:v1` from the machine's busybox and imports it into the
+/// containerd of the agent with data dir `data_dir` with `skiff images import`.
+pub fn import_busybox(data_dir: &Path) {
+    let busybox =
+        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let img = skiff_agent::images::oci::busybox(
+        "skiff.test/busybox:v1",
+        busybox,
+        &[
+            "sh", "sleep", "echo", "cat", "mkdir", "httpd", "head", "tr", "tar", "tty", "test",
+            "ls",
+        ],
+        vec!["/bin/sh".into()],
+    );
+    let archive = data_dir.join("busybox.tar");
+    std::fs::write(&archive, skiff_agent::images::oci::archive(&img).unwrap()).unwrap();
+    images(data_dir, &["import", archive.to_str().unwrap()]);
+}
+
+/// A pod manifest running the test image.
+pub fn busybox_pod(name: &str, policy: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: {policy}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: skiff.test/busybox:v1\n    command: [\"sh\", \"-c\", {script:?}]\n"
+    )
+}
+
+pub fn field(s: &Server, pod: &str, path: &str) -> String {
+    let out = s.kubectl(&["get", "pod", pod, "-o", &format!("jsonpath={{{path}}}")]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A plain HTTP GET of `/` at `addr`: the whole response, or "" if nothing answered.
+pub fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        return String::new();
+    };
+    let Ok(mut c) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+    else {
+        return String::new();
+    };
+    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let _ = c.write_all(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n");
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}
