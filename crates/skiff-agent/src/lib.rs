@@ -12,6 +12,7 @@
 //!   the pod status;
 //! - [`node`]: PURE — the Node object, its conditions and its Lease from those facts;
 //! - [`pods`]: the driver that runs the pods bound to the node through CRI;
+//! - [`prober`]: runs the containers' probes (exec, HTTP, TCP, [`grpc_health`]);
 //! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh;
 //! - [`server`]: the HTTPS endpoint the API server forwards logs, exec, attach and
 //!   port-forward to.
@@ -22,12 +23,14 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod events;
+pub mod grpc_health;
 pub mod images;
 pub mod join;
 pub mod machine;
 pub mod node;
 pub mod pods;
 pub mod podsync;
+pub mod prober;
 pub mod register;
 mod run;
 pub mod server;

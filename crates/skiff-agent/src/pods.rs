@@ -48,6 +48,10 @@ pub struct PodWorker {
     pub log_dir: PathBuf,
     /// Failed pulls per (pod uid, image): how many in a row, and when the last one failed.
     pull_failures: HashMap<(String, String), (u32, std::time::Instant)>,
+    /// The containers' probe states.
+    prober: crate::prober::Prober,
+    /// Containers seen in this pass (probe states of others are dropped).
+    live_containers: HashSet<String>,
 }
 
 type Waiting = BTreeMap<String, (String, String)>;
@@ -73,6 +77,8 @@ impl PodWorker {
             node_memory_bytes: i64::try_from(machine.memory_total).unwrap_or(i64::MAX),
             log_dir,
             pull_failures: HashMap::new(),
+            prober: Default::default(),
+            live_containers: HashSet::new(),
         }
     }
 
@@ -109,6 +115,7 @@ impl PodWorker {
             let uids: HashSet<String> = pods.iter().filter_map(|p| p.uid()).collect();
             waiting.retain(|uid, _| uids.contains(uid));
             self.pull_failures.retain(|(uid, _), _| uids.contains(uid));
+            self.live_containers.clear();
             for pod in pods {
                 let uid = pod.uid().unwrap_or_default();
                 let w = waiting.entry(uid).or_default();
@@ -116,6 +123,8 @@ impl PodWorker {
                     tracing::warn!(pod = %pod.name_any(), error = %e, "pod sync failed");
                 }
             }
+            let live = std::mem::take(&mut self.live_containers);
+            self.prober.retain(&live);
             if let Err(e) = self.remove_orphans(&uids).await {
                 tracing::debug!(error = %e, "removing orphaned sandboxes failed");
             }
@@ -125,7 +134,17 @@ impl PodWorker {
 
     /// One pod: observe, plan, act, report.
     async fn sync(&mut self, pod: &Pod, waiting: &mut Waiting) -> anyhow::Result<()> {
-        let obs = self.observe(pod, waiting.clone()).await?;
+        let mut obs = self.observe(pod, waiting.clone()).await?;
+        if pod.metadata.deletion_timestamp.is_none() {
+            for f in self.prober.probe(&mut self.cri, &obs).await {
+                let msg = format!("{} probe failed: {}", f.kind.title(), f.message);
+                self.event(pod, &f.container, events::WARNING, "Unhealthy", &msg)
+                    .await;
+            }
+            obs.probes = self.prober.verdicts(pod, &obs.containers);
+        }
+        self.live_containers
+            .extend(obs.containers.iter().map(|c| c.id.clone()));
         let ops = podsync::plan(&obs);
         let acted = !ops.is_empty();
         for op in ops {
@@ -174,7 +193,14 @@ impl PodWorker {
                 }
                 Op::StopContainer { ref id, .. } => {
                     if let Some(c) = obs.containers.iter().find(|c| &c.id == id) {
-                        let msg = format!("Stopping container {}", c.name);
+                        let msg = match obs.probes.get(id).and_then(|v| v.kill) {
+                            Some(kind) => format!(
+                                "Container {} failed {} probe, will be restarted",
+                                c.name,
+                                kind.title().to_lowercase()
+                            ),
+                            None => format!("Stopping container {}", c.name),
+                        };
                         self.event(pod, &c.name, events::NORMAL, "Killing", &msg)
                             .await;
                     }
@@ -369,6 +395,7 @@ impl PodWorker {
         Ok(Observed {
             pod,
             sandboxes,
+            probes: self.prober.verdicts(pod, &containers),
             containers,
             waiting,
             host_ip: self.host_ip.clone(),

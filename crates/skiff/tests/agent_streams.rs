@@ -277,3 +277,113 @@ fn a_one_machine_cluster_serves_kubectl_logs_exec_cp_attach_and_port_forward() {
         .args(["link", "del", "sktest-s"])
         .status();
 }
+
+const PROBED: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: skiff.test/busybox:v1
+    command: [sh, -c, 'mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 8080 -h /www']
+    ports:
+    - {name: http, containerPort: 8080}
+    startupProbe:
+      tcpSocket: {port: http}
+      periodSeconds: 1
+    readinessProbe:
+      httpGet: {path: /ready, port: 8080}
+      periodSeconds: 1
+      failureThreshold: 1
+  - name: doomed
+    image: skiff.test/busybox:v1
+    command: [sleep, '3600']
+    livenessProbe:
+      exec:
+        command: [cat, /tmp/healthy]
+      periodSeconds: 1
+      failureThreshold: 2
+";
+
+#[test]
+fn probes_restart_unhealthy_containers_and_gate_readiness() {
+    let s = Server::start_with_agent(&[
+        "--node-name",
+        "prober",
+        "--cni-bridge",
+        "sktest-p",
+        "--cluster-cidr",
+        "10.80.0.0/16",
+    ]);
+    eventually("the node Ready", || ready(&s, "prober"));
+    import_busybox(s.dir.path());
+    s.apply_ok(&["apply", "-f", "-"], PROBED);
+    let status = |name: &str, path: &str| {
+        field(
+            &s,
+            "probed",
+            &format!(".status.containerStatuses[?(@.name==\"{name}\")].{path}"),
+        )
+    };
+    // startup (tcpSocket on a named port) passes; readiness (httpGet /ready: 404) holds Ready
+    eventually("web started", || status("web", "started") == "true");
+    assert_eq!(status("web", "ready"), "false");
+    assert_eq!(
+        field(
+            &s,
+            "probed",
+            ".status.conditions[?(@.type==\"Ready\")].status"
+        ),
+        "False"
+    );
+    s.ok(&[
+        "exec",
+        "probed",
+        "-c",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "echo ok > /www/ready",
+    ]);
+    eventually("web ready once /ready answers", || {
+        status("web", "ready") == "true"
+    });
+    // the liveness probe (exec) fails twice: the container is killed and restarted
+    eventually("doomed restarted by its liveness probe", || {
+        status("doomed", "restartCount")
+            .parse::<u32>()
+            .is_ok_and(|n| n >= 1)
+    });
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=probed",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ]);
+    assert!(
+        events.contains("Unhealthy: Liveness probe failed: cat: can't open '/tmp/healthy'"),
+        "{events}"
+    );
+    assert!(
+        events
+            .contains("Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 404"),
+        "{events}"
+    );
+    assert!(
+        events.contains("Killing: Container doomed failed liveness probe, will be restarted"),
+        "{events}"
+    );
+    // readiness is re-checked: removing /ready makes the pod unready again
+    s.ok(&["exec", "probed", "-c", "web", "--", "rm", "/www/ready"]);
+    eventually("web unready again", || status("web", "ready") == "false");
+    s.ok(&["delete", "pod", "probed", "--timeout=60s"]);
+    drop(s);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", "sktest-p"])
+        .status();
+}

@@ -6,9 +6,11 @@
 //! Covered in this slice: one sandbox per pod (recreated if it dies, unless the pod finished),
 //! init containers in order, containers restarted per `restartPolicy` with the kubelet's
 //! back-off (10 s doubling to 5 min → `CrashLoopBackOff`), the last dead container kept for
-//! `lastState`, graceful deletion. Probes, volumes and hooks come later.
+//! `lastState`, graceful deletion, probe verdicts ([`probes`]: a failed liveness or startup probe
+//! stops the container, readiness gates `ready`). Volumes and hooks come later.
 
 pub mod env;
+pub mod probes;
 pub mod resources;
 #[cfg(test)]
 mod tests;
@@ -106,6 +108,9 @@ pub struct Observed<'a> {
     pub waiting: BTreeMap<String, (String, String)>,
     /// The node's IP.
     pub host_ip: String,
+    /// What the probes say about running containers with probes (by CRI id); a running
+    /// container not listed is started and ready.
+    pub probes: BTreeMap<String, probes::Verdict>,
     /// Now.
     pub now: Timestamp,
 }
@@ -310,7 +315,15 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Op> {
         match latest {
             None => ops.push(start(&c.name, 0)),
             Some(l) => match &l.state {
-                RuntimeState::Running { .. } => {}
+                RuntimeState::Running { .. } => {
+                    // A failed liveness or startup probe: kill it; the restart policy decides.
+                    if obs.probes.get(&l.id).is_some_and(|v| v.kill.is_some()) {
+                        ops.push(Op::StopContainer {
+                            id: l.id.clone(),
+                            grace_secs: obs.grace_secs(),
+                        });
+                    }
+                }
                 RuntimeState::Created => {
                     ops.push(Op::RemoveContainer { id: l.id.clone() });
                     ops.push(start(&c.name, l.attempt + 1));
@@ -439,13 +452,18 @@ fn container_status(
         },
     };
     let running = state.running.is_some();
+    let verdict = latest
+        .filter(|_| running)
+        .and_then(|l| obs.probes.get(&l.id));
+    let started = running && verdict.is_none_or(|v| v.started);
+    let ready = running && verdict.is_none_or(|v| v.ready);
     ContainerStatus {
         name: spec.name.clone(),
         image: spec.image.clone().unwrap_or_default(),
         image_id: latest.map(|l| l.image_ref.clone()).unwrap_or_default(),
         container_id: latest.map(|l| format!("containerd://{}", l.id)),
-        ready: running,
-        started: Some(running),
+        ready,
+        started: Some(started),
         restart_count: latest.map_or(0, |l| i32::try_from(l.attempt).unwrap_or(i32::MAX)),
         state: Some(state),
         last_state: Some(ContainerState {

@@ -79,6 +79,7 @@ fn obs<'a>(
         containers,
         waiting: BTreeMap::new(),
         host_ip: "192.0.2.2".into(),
+        probes: BTreeMap::new(),
         now: ts(now),
     }
 }
@@ -257,4 +258,48 @@ fn image_pulls_back_off_like_the_kubelet() {
     assert_eq!(image_pull_backoff(1), Duration::from_secs(10));
     assert_eq!(image_pull_backoff(2), Duration::from_secs(20));
     assert_eq!(image_pull_backoff(30), Duration::from_secs(300));
+}
+
+#[test]
+fn probe_verdicts_gate_readiness_and_kill_unhealthy_containers() {
+    let p = pod("Always", &[], &["app"]);
+    let mut o = obs(&p, vec![sandbox(true)], vec![running("app", 0)], 5);
+    o.probes.insert(
+        "app-0".into(),
+        probes::Verdict {
+            started: true,
+            ready: false,
+            kill: None,
+        },
+    );
+    assert!(plan(&o).is_empty());
+    let st = status(&o);
+    assert_eq!(cond(&st, "Ready"), "False");
+    let cs = &st.container_statuses.as_ref().unwrap()[0];
+    assert!(!cs.ready && cs.started == Some(true));
+    o.probes.insert(
+        "app-0".into(),
+        probes::Verdict {
+            started: false,
+            ready: false,
+            kill: None,
+        },
+    );
+    let cs = &status(&o).container_statuses.unwrap()[0];
+    assert_eq!(cs.started, Some(false));
+    o.probes.insert(
+        "app-0".into(),
+        probes::Verdict {
+            started: true,
+            ready: false,
+            kill: Some(probes::Kind::Liveness),
+        },
+    );
+    assert_eq!(
+        plan(&o),
+        vec![Op::StopContainer {
+            id: "app-0".into(),
+            grace_secs: 30
+        }]
+    );
 }

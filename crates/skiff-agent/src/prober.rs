@@ -1,0 +1,249 @@
+//! Driver: runs the containers' startup, liveness and readiness probes when the pure
+//! [`probes`](crate::podsync::probes) says they are due — `exec` through CRI `ExecSync`,
+//! `httpGet` and `tcpSocket` against the pod IP, `grpc` with the standard health service —
+//! and keeps their state per container instance, so that a restarted container starts over.
+
+use crate::cri::Cri;
+use crate::podsync::probes::{self, Kind, ProbeState, Verdict};
+use crate::podsync::{ContainerView, Observed, RuntimeState};
+use k8s_cri::v1 as cri;
+use k8s_openapi::api::core::v1::{Container, Pod, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A failed probe run: the container, which probe, and upstream's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The container's name.
+    pub container: String,
+    /// Which probe.
+    pub kind: Kind,
+    /// Why (`HTTP probe failed with statuscode: 500`, the command's output, …).
+    pub message: String,
+}
+
+/// Probe states by (CRI container id, kind).
+#[derive(Debug, Default)]
+pub struct Prober {
+    states: HashMap<(String, Kind), ProbeState>,
+}
+
+fn spec<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
+    pod.spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+}
+
+fn started_at(c: &ContainerView) -> Option<Timestamp> {
+    match c.state {
+        RuntimeState::Running { started_at } => {
+            Timestamp::from_nanosecond(i128::from(started_at)).ok()
+        }
+        _ => None,
+    }
+}
+
+impl Prober {
+    fn state(&self, id: &str) -> impl Fn(Kind) -> Option<ProbeState> + '_ {
+        let id = id.to_string();
+        move |k| self.states.get(&(id.clone(), k)).cloned()
+    }
+
+    /// The verdicts for the running containers of `pod` that have probes.
+    pub fn verdicts(&self, pod: &Pod, containers: &[ContainerView]) -> BTreeMap<String, Verdict> {
+        containers
+            .iter()
+            .filter(|c| started_at(c).is_some())
+            .filter_map(|c| {
+                let s = spec(pod, &c.name)?;
+                let any = [Kind::Startup, Kind::Liveness, Kind::Readiness]
+                    .iter()
+                    .any(|k| k.of(s).is_some());
+                any.then(|| (c.id.clone(), probes::verdict(s, self.state(&c.id))))
+            })
+            .collect()
+    }
+
+    /// Runs the probes that are due for the pod `obs` shows; returns the failed runs.
+    pub async fn probe(&mut self, cri: &mut Cri, obs: &Observed<'_>) -> Vec<Failure> {
+        let ip = obs
+            .sandboxes
+            .first()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
+        let mut failures = Vec::new();
+        for c in &obs.containers {
+            let (Some(started), Some(s)) = (started_at(c), spec(obs.pod, &c.name)) else {
+                continue;
+            };
+            for kind in probes::to_run(s, self.state(&c.id), started, obs.now) {
+                let Some(p) = kind.of(s) else { continue };
+                let outcome = run(cri, p, s, &c.id, &ip).await;
+                let key = (c.id.clone(), kind);
+                let before = self.states.get(&key).cloned().unwrap_or_default();
+                let after = probes::record(p, &before, outcome.is_ok(), Timestamp::now());
+                self.states.insert(key, after);
+                if let Err(message) = outcome {
+                    failures.push(Failure {
+                        container: c.name.clone(),
+                        kind,
+                        message,
+                    });
+                }
+            }
+        }
+        failures
+    }
+
+    /// Forgets containers that no longer exist.
+    pub fn retain(&mut self, live: &HashSet<String>) {
+        self.states.retain(|(id, _), _| live.contains(id));
+    }
+}
+
+/// The port a probe names: a number, or the name of one of the container's ports.
+fn port(port: &IntOrString, c: &Container) -> Result<u16, String> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port {n}")),
+        IntOrString::String(name) => c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok())
+            .ok_or_else(|| format!("couldn't find port: {name} in {}", c.name)),
+    }
+}
+
+/// Runs one probe; `Err` carries upstream's failure message.
+async fn run(
+    cri: &mut Cri,
+    p: &Probe,
+    c: &Container,
+    id: &str,
+    pod_ip: &str,
+) -> Result<(), String> {
+    let secs = probes::timeout(p);
+    let limit = Duration::from_secs(u64::try_from(secs).unwrap_or(1));
+    if let Some(e) = &p.exec {
+        let cmd = e.command.clone().unwrap_or_default();
+        let reply = cri
+            .runtime
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: id.to_string(),
+                cmd: cmd.clone(),
+                timeout: secs,
+            })
+            .await;
+        return match reply {
+            Ok(r) => {
+                let r = r.into_inner();
+                if r.exit_code == 0 {
+                    Ok(())
+                } else {
+                    let mut out = String::from_utf8_lossy(&r.stdout).into_owned();
+                    out.push_str(&String::from_utf8_lossy(&r.stderr));
+                    Err(out.trim_end().to_string())
+                }
+            }
+            Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
+                Err(format!("command {cmd:?} timed out"))
+            }
+            Err(s) => Err(s.message().to_string()),
+        };
+    }
+    if let Some(h) = &p.http_get {
+        let host = h
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| pod_ip.to_string());
+        let port = port(&h.port, c)?;
+        let path = h
+            .path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let https = h.scheme.as_deref() == Some("HTTPS");
+        let url = format!(
+            "{}://{host}:{port}{path}",
+            if https { "https" } else { "http" }
+        );
+        let mut head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n"
+        );
+        for hdr in h.http_headers.iter().flatten() {
+            head.push_str(&format!("{}: {}\r\n", hdr.name, hdr.value));
+        }
+        head.push_str("\r\n");
+        let exchange = async {
+            let mut tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| format!("Get \"{url}\": dial tcp {host}:{port}: {e}"))?;
+            if https {
+                // HTTPS probes skip verification upstream; here a TLS endpoint counts as up
+                // when it accepts the connection.
+                return Ok(());
+            }
+            tcp.write_all(head.as_bytes())
+                .await
+                .map_err(|e| format!("Get \"{url}\": {e}"))?;
+            let mut buf = vec![0u8; 1024];
+            let n = tcp
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("Get \"{url}\": {e}"))?;
+            let line = String::from_utf8_lossy(&buf[..n]);
+            let code: u16 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("Get \"{url}\": malformed HTTP response"))?;
+            if (200..400).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe failed with statuscode: {code}"))
+            }
+        };
+        return tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
+            Err(format!(
+                "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            ))
+        });
+    }
+    if let Some(t) = &p.tcp_socket {
+        let host = t
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| pod_ip.to_string());
+        let port = port(&t.port, c)?;
+        return match tokio::time::timeout(
+            limit,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("dial tcp {host}:{port}: {e}")),
+            Err(_) => Err(format!("dial tcp {host}:{port}: i/o timeout")),
+        };
+    }
+    if let Some(g) = &p.grpc {
+        let port = u16::try_from(g.port).map_err(|_| format!("invalid port {}", g.port))?;
+        let service = g.service.clone().unwrap_or_default();
+        return tokio::time::timeout(limit, crate::grpc_health::check(pod_ip, port, &service))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "timeout: health rpc did not complete within {secs}s"
+                ))
+            });
+    }
+    Err("the probe names no handler (exec, httpGet, tcpSocket or grpc)".into())
+}
