@@ -1,6 +1,7 @@
 //! The node agent: the kubelet's job in Skiff.
 //!
 //! Layers, each its own module:
+//! - [`cgroups`]: mounts the cgroup v1 hierarchies the runtimes need on hybrid hosts;
 //! - [`containerd`]: runs the agent's own containerd (generated config, readiness, restarts);
 //! - [`cri`]: the CRI v1 client over a unix socket;
 //! - [`cni`]: the pod network config (bridge + host-local on the node's pod CIDR);
@@ -19,6 +20,7 @@
 //!
 //! Volumes, probes and security contexts come next; see issue 4.
 
+pub mod cgroups;
 pub mod cni;
 pub mod containerd;
 pub mod cri;

@@ -9,6 +9,7 @@ use crate::podsync::{self, ContainerView, Observed, Op, RuntimeState, SandboxVie
 use futures::StreamExt;
 use k8s_cri::v1 as cri;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
@@ -50,6 +51,8 @@ pub struct PodWorker {
     pull_failures: HashMap<(String, String), (u32, std::time::Instant)>,
     /// The containers' probe states.
     prober: crate::prober::Prober,
+    /// Writes the pods' events.
+    events: events::Recorder,
     /// Containers seen in this pass (probe states of others are dropped).
     live_containers: HashSet<String>,
 }
@@ -67,6 +70,7 @@ impl PodWorker {
         log_dir: PathBuf,
     ) -> Self {
         PodWorker {
+            events: events::Recorder::new(client.clone(), node.clone()),
             client,
             cri,
             node,
@@ -180,16 +184,12 @@ impl PodWorker {
                     }
                 }
                 Op::RunSandbox => {
-                    let attempt = u32::try_from(obs.sandboxes.len()).unwrap_or(u32::MAX);
-                    let config = self.sandbox_config(pod, attempt);
-                    std::fs::create_dir_all(&config.log_directory)?;
-                    self.cri
-                        .runtime
-                        .run_pod_sandbox(cri::RunPodSandboxRequest {
-                            config: Some(config),
-                            runtime_handler: String::new(),
-                        })
-                        .await?;
+                    if let Err(why) = self.run_sandbox(pod, &obs).await {
+                        let msg = format!("Failed to create pod sandbox: {why}");
+                        self.event(pod, "", events::WARNING, "FailedCreatePodSandBox", &msg)
+                            .await;
+                        break;
+                    }
                 }
                 Op::StopContainer { ref id, .. } => {
                     if let Some(c) = obs.containers.iter().find(|c| &c.id == id) {
@@ -401,6 +401,40 @@ impl PodWorker {
             host_ip: self.host_ip.clone(),
             now: Timestamp::now(),
         })
+    }
+
+    /// Creates the pod's sandbox with the CRI handler its RuntimeClass names; `Err` is why
+    /// not, in the kubelet's words.
+    async fn run_sandbox(&mut self, pod: &Pod, obs: &Observed<'_>) -> Result<(), String> {
+        let handler = match pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.runtime_class_name.as_deref())
+        {
+            None | Some("") => String::new(),
+            Some(name) => {
+                let api: Api<RuntimeClass> = Api::all(self.client.clone());
+                match api.get(name).await {
+                    Ok(rc) => rc.handler,
+                    Err(kube::Error::Api(s)) if s.code == 404 => {
+                        return Err(format!("runtimeclass.node.k8s.io {name:?} not found"))
+                    }
+                    Err(e) => return Err(format!("failed to lookup RuntimeClass {name}: {e}")),
+                }
+            }
+        };
+        let attempt = u32::try_from(obs.sandboxes.len()).unwrap_or(u32::MAX);
+        let config = self.sandbox_config(pod, attempt);
+        std::fs::create_dir_all(&config.log_directory).map_err(|e| e.to_string())?;
+        self.cri
+            .runtime
+            .run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(config),
+                runtime_handler: handler,
+            })
+            .await
+            .map_err(|e| format!("rpc error: code = {:?} desc = {}", e.code(), e.message()))?;
+        Ok(())
     }
 
     /// Pulls (per imagePullPolicy), creates and starts a container; on failure the kubelet's
@@ -640,16 +674,9 @@ impl PodWorker {
     }
 
     async fn event(&self, pod: &Pod, container: &str, type_: &str, reason: &str, message: &str) {
-        events::record(
-            &self.client,
-            pod,
-            &self.node,
-            container,
-            type_,
-            reason,
-            message,
-        )
-        .await;
+        self.events
+            .record(pod, container, type_, reason, message)
+            .await;
     }
 
     /// Stops and removes sandboxes this agent made for pods that are gone.

@@ -221,6 +221,7 @@ pub async fn run(
     let (socket, supervisor) = match &args.container_runtime_endpoint {
         Some(e) => (PathBuf::from(e.strip_prefix("unix://").unwrap_or(e)), None),
         None => {
+            crate::cgroups::prepare();
             eprintln!(
                 "skiff agent: starting containerd (config and log under {})",
                 agent_dir.join("containerd").display()

@@ -308,7 +308,7 @@ spec:
 ";
 
 #[test]
-fn probes_restart_unhealthy_containers_and_gate_readiness() {
+fn probes_restart_unhealthy_containers_and_gate_readiness_and_runtime_classes_pick_the_runtime() {
     let s = Server::start_with_agent(&[
         "--node-name",
         "prober",
@@ -381,9 +381,99 @@ fn probes_restart_unhealthy_containers_and_gate_readiness() {
     // readiness is re-checked: removing /ready makes the pod unready again
     s.ok(&["exec", "probed", "-c", "web", "--", "rm", "/www/ready"]);
     eventually("web unready again", || status("web", "ready") == "false");
+    // repeated probe failures are one event with a count, as kubectl describe shows them
+    let counts = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=probed,reason=Unhealthy",
+        "-o",
+        "jsonpath={.items[*].count}",
+    ]);
+    assert!(
+        counts
+            .split_whitespace()
+            .any(|c| c.parse::<u32>().unwrap_or(0) > 1),
+        "no repeated event was folded: {counts}"
+    );
     s.ok(&["delete", "pod", "probed", "--timeout=60s"]);
+
+    // RuntimeClass: crun runs a pod; an unknown class is an event, and the pod waits
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: crun\nhandler: crun\n",
+    );
+    let with_class = |name: &str, class: &str| {
+        busybox_pod(name, "Always", "sleep 3600")
+            .replace("spec:\n", &format!("spec:\n  runtimeClassName: {class}\n"))
+    };
+    s.apply_ok(&["apply", "-f", "-"], &with_class("oncrun", "crun"));
+    s.apply_ok(&["apply", "-f", "-"], &with_class("noclass", "missing"));
+    eventually("the crun pod running", || {
+        field(&s, "oncrun", ".status.phase") == "Running"
+    });
+    let uid = field(&s, "oncrun", ".metadata.uid");
+    let socket = s.dir.path().join("agent/containerd/containerd.sock");
+    assert_eq!(sandbox_handler(&socket, &uid), "crun");
+    assert_eq!(
+        s.ok(&["exec", "oncrun", "--", "echo", "via crun"]),
+        "via crun\n"
+    );
+    eventually(
+        "a FailedCreatePodSandBox event for the unknown class",
+        || {
+            s.ok(&[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=noclass,reason=FailedCreatePodSandBox",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ])
+            .contains(
+                "Failed to create pod sandbox: runtimeclass.node.k8s.io \"missing\" not found",
+            )
+        },
+    );
+    assert_eq!(field(&s, "noclass", ".status.phase"), "Pending");
+    s.ok(&["delete", "pod", "oncrun", "noclass", "--timeout=60s"]);
     drop(s);
     let _ = std::process::Command::new("ip")
         .args(["link", "del", "sktest-p"])
         .status();
+}
+
+/// The CRI runtime handler of the pod sandbox with `uid` (from its verbose status).
+fn sandbox_handler(socket: &std::path::Path, uid: &str) -> String {
+    use k8s_cri::v1::{ListPodSandboxRequest, PodSandboxFilter, PodSandboxStatusRequest};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut cri = skiff_agent::cri::Cri::connect(socket).await.unwrap();
+        let filter = PodSandboxFilter {
+            label_selector: [("io.kubernetes.pod.uid".to_string(), uid.to_string())].into(),
+            ..Default::default()
+        };
+        let items = cri
+            .runtime
+            .list_pod_sandbox(ListPodSandboxRequest {
+                filter: Some(filter),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .items;
+        let sandbox = items.first().expect("a sandbox for the pod");
+        let info = cri
+            .runtime
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: sandbox.id.clone(),
+                verbose: true,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .info;
+        let v: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
+        v["runtimeHandler"].as_str().unwrap_or_default().to_string()
+    })
 }
