@@ -15,6 +15,7 @@
 //! - [`pods`]: the driver that runs the pods bound to the node through CRI;
 //! - [`prober`]: runs the containers' probes (exec, HTTP, TCP, [`grpc_health`]);
 //! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh;
+//! - [`volumes`]: sets up and removes the pods' volumes;
 //! - [`server`]: the HTTPS endpoint the API server forwards logs, exec, attach and
 //!   port-forward to.
 //!
@@ -36,6 +37,7 @@ pub mod prober;
 pub mod register;
 mod run;
 pub mod server;
+pub mod volumes;
 
 pub use run::{run, AgentArgs, NodeOptions};
 

@@ -272,6 +272,7 @@ pub async fn run(
         registrar.name.clone(),
         &machine,
         registrar.data_dir.join("logs"),
+        registrar.data_dir.join("pods"),
     );
     let pod_worker = tokio::spawn(pods.run(stop.clone()));
     registrar.run(stop).await;

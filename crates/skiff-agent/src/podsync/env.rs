@@ -110,7 +110,7 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
     out
 }
 
-fn field(src: &Sources<'_>, path: &str) -> Result<String, String> {
+pub(crate) fn field(src: &Sources<'_>, path: &str) -> Result<String, String> {
     let pod = src.pod();
     let m = &pod.metadata;
     let subscript = |prefix: &str, map: &Option<BTreeMap<String, String>>| {
@@ -144,7 +144,7 @@ fn field(src: &Sources<'_>, path: &str) -> Result<String, String> {
     })
 }
 
-fn resource_field(
+pub(crate) fn resource_field(
     c: &Container,
     src: &Sources<'_>,
     r: &k8s_openapi::api::core::v1::ResourceFieldSelector,

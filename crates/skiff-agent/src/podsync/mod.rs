@@ -14,6 +14,7 @@ pub mod probes;
 pub mod resources;
 #[cfg(test)]
 mod tests;
+pub mod volumes;
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,

@@ -42,7 +42,7 @@ pub fn import_busybox(data_dir: &Path) {
         busybox,
         &[
             "sh", "sleep", "echo", "cat", "mkdir", "httpd", "head", "tr", "tar", "tty", "test",
-            "ls", "rm",
+            "ls", "rm", "grep", "stat", "id",
         ],
         vec!["/bin/sh".into()],
     );

@@ -1,0 +1,214 @@
+//! Pod volumes on a real node (the server's embedded agent with its own containerd):
+//! configMap (and its update), secret, downwardAPI, projected, emptyDir (disk and memory,
+//! shared between containers), hostPath with type checks, subPath, readOnly, and the
+//! FailedMount event of a missing source. Needs root and Debian's containerd, runc and CNI
+//! plugins (`.ci/run` installs them).
+
+mod common;
+use common::pods::{field, import_busybox, ready};
+use common::{eventually, Server};
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: vols
+  labels: {app: vols}
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext: {fsGroup: 2000}
+  initContainers:
+  - name: seed
+    image: skiff.test/busybox:v1
+    command: [sh, -c, 'echo seeded > /shared/seed']
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: main
+    image: skiff.test/busybox:v1
+    command: [sleep, '3600']
+    volumeMounts:
+    - {name: cfg, mountPath: /etc/cfg}
+    - {name: cfg, mountPath: /etc/one.conf, subPath: one.conf}
+    - {name: sec, mountPath: /etc/sec}
+    - {name: info, mountPath: /etc/info}
+    - {name: all, mountPath: /etc/all}
+    - {name: shared, mountPath: /shared}
+    - {name: shared, mountPath: /logs, subPath: logs}
+    - {name: mem, mountPath: /cache}
+    - {name: host, mountPath: /host}
+    - {name: host, mountPath: /host-ro, readOnly: true}
+  volumes:
+  - name: cfg
+    configMap: {name: app-config}
+  - name: sec
+    secret: {secretName: app-secret, defaultMode: 0400}
+  - name: info
+    downwardAPI:
+      items:
+      - {path: name, fieldRef: {fieldPath: metadata.name}}
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+  - name: all
+    projected:
+      sources:
+      - configMap: {name: app-config, items: [{key: one.conf, path: cfg/one}]}
+      - secret: {name: app-secret}
+  - name: shared
+    emptyDir: {}
+  - name: mem
+    emptyDir: {medium: Memory, sizeLimit: 16Mi}
+  - name: host
+    hostPath: {path: HOSTDIR, type: DirectoryOrCreate}
+";
+
+#[test]
+fn volumes_show_their_sources_and_follow_updates() {
+    let s = Server::start_with_agent(&[
+        "--node-name",
+        "vols",
+        "--cni-bridge",
+        "sktest-v",
+        "--cluster-cidr",
+        "10.81.0.0/16",
+    ]);
+    eventually("the node Ready", || ready(&s, "vols"));
+    import_busybox(s.dir.path());
+    s.ok(&[
+        "create",
+        "configmap",
+        "app-config",
+        "--from-literal=one.conf=first",
+    ]);
+    s.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "app-secret",
+        "--from-literal=password=s3cr3t",
+    ]);
+    let host_dir = s.dir.path().join("hostdir");
+    let manifest = POD.replace("HOSTDIR", host_dir.to_str().unwrap());
+    s.apply_ok(&["apply", "-f", "-"], &manifest);
+    eventually("the pod running", || {
+        field(&s, "vols", ".status.phase") == "Running"
+    });
+    let sh = |script: &str| s.ok(&["exec", "vols", "-c", "main", "--", "sh", "-c", script]);
+    assert_eq!(sh("cat /etc/cfg/one.conf"), "first");
+    assert_eq!(sh("cat /etc/one.conf"), "first");
+    assert_eq!(sh("cat /etc/sec/password"), "s3cr3t");
+    // defaultMode 0400, plus g+r for the fsGroup (upstream's SetVolumeOwnership)
+    assert_eq!(sh("stat -L -c %a /etc/sec/password"), "440\n");
+    assert_eq!(sh("stat -L -c %g /etc/sec/password"), "2000\n");
+    assert_eq!(sh("cat /etc/info/name"), "vols");
+    assert_eq!(sh("cat /etc/info/labels"), "app=\"vols\"");
+    assert_eq!(sh("cat /etc/all/cfg/one /etc/all/password"), "firsts3cr3t");
+    // emptyDir: the init container's file, fsGroup ownership, subPath directory
+    assert_eq!(sh("cat /shared/seed"), "seeded\n");
+    assert_eq!(sh("stat -c %g /shared"), "2000\n");
+    sh("echo line > /logs/app.log");
+    assert_eq!(sh("cat /shared/logs/app.log"), "line\n");
+    // medium: Memory is a tmpfs of the size limit
+    let mem = sh("grep ' /cache ' /proc/mounts");
+    assert!(
+        mem.starts_with("tmpfs /cache tmpfs") && mem.contains("size=16384k"),
+        "{mem}"
+    );
+    // hostPath: created, shared with the node; the readOnly mount refuses writes
+    sh("echo from-pod > /host/f");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("f")).unwrap(),
+        "from-pod\n"
+    );
+    let ro = s.kubectl(&[
+        "exec",
+        "vols",
+        "-c",
+        "main",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /host-ro/g",
+    ]);
+    assert!(!ro.status.success(), "a readOnly mount accepted a write");
+    // configMap volumes are read-only
+    let cfg_ro = s.kubectl(&[
+        "exec",
+        "vols",
+        "-c",
+        "main",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /etc/cfg/new",
+    ]);
+    assert!(
+        !cfg_ro.status.success(),
+        "a configMap volume accepted a write"
+    );
+
+    // an update of the ConfigMap reaches the volume (not the subPath mount, like upstream)
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  one.conf: second\n",
+    );
+    eventually("the configMap volume updated", || {
+        s.kubectl(&[
+            "exec",
+            "vols",
+            "-c",
+            "main",
+            "--",
+            "cat",
+            "/etc/cfg/one.conf",
+        ])
+        .stdout
+            == b"second"
+    });
+    assert_eq!(sh("cat /etc/one.conf"), "first");
+
+    // a missing ConfigMap: a FailedMount event, the pod waits in ContainerCreating
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nocfg\nspec:\n  containers:\n  - name: c\n    image: skiff.test/busybox:v1\n    command: [sleep, '3600']\n    volumeMounts: [{name: v, mountPath: /v}]\n  volumes:\n  - name: v\n    configMap: {name: nowhere}\n",
+    );
+    eventually("a FailedMount event", || {
+        s.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=nocfg,reason=FailedMount",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ])
+        .contains("MountVolume.SetUp failed for volume \"v\" : configmap \"nowhere\" not found")
+    });
+    assert_eq!(
+        field(
+            &s,
+            "nocfg",
+            ".status.containerStatuses[0].state.waiting.reason"
+        ),
+        "ContainerCreating"
+    );
+    // creating it lets the pod start
+    s.ok(&["create", "configmap", "nowhere", "--from-literal=k=v"]);
+    eventually("nocfg running", || {
+        field(&s, "nocfg", ".status.phase") == "Running"
+    });
+
+    let uid = field(&s, "vols", ".metadata.uid");
+    s.ok(&["delete", "pod", "vols", "nocfg", "--timeout=60s"]);
+    let pod_dir = s.dir.path().join("agent/pods").join(&uid);
+    eventually("the pod's volume directory removed", || !pod_dir.exists());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts.contains(&uid),
+        "a tmpfs of the deleted pod is still mounted"
+    );
+    assert!(
+        host_dir.join("f").exists(),
+        "hostPath content is the node's, it stays"
+    );
+    drop(s);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", "sktest-v"])
+        .status();
+}
