@@ -50,6 +50,9 @@ pub struct Settings {
     /// Port of the agent's HTTPS endpoint (`status.daemonEndpoints.kubeletEndpoint.Port`;
     /// 0: none published).
     pub kubelet_port: u16,
+    /// Where this node keeps local-path volumes (published as an annotation for the
+    /// provisioner; None: not published).
+    pub local_path_dir: Option<String>,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             reserved_ephemeral_storage: 0,
             labels: BTreeMap::new(),
             kubelet_port: 0,
+            local_path_dir: None,
         }
     }
 }
@@ -123,12 +127,24 @@ pub fn labels(name: &str, s: &Settings) -> BTreeMap<String, String> {
     l
 }
 
+/// The node's annotations: where its local-path volumes live.
+pub fn annotations(s: &Settings) -> BTreeMap<String, String> {
+    s.local_path_dir
+        .iter()
+        .map(|d| (LOCAL_PATH_DIR_ANNOTATION.to_string(), d.clone()))
+        .collect()
+}
+
+/// The annotation naming the node's local-path directory (read by the provisioner).
+pub const LOCAL_PATH_DIR_ANNOTATION: &str = "skiff.dev/local-path-dir";
+
 /// The Node as first created (status goes through `/status`).
 pub fn node_object(name: &str, s: &Settings) -> Node {
     Node {
         metadata: ObjectMeta {
             name: Some(name.into()),
             labels: Some(labels(name, s)),
+            annotations: Some(annotations(s)).filter(|a| !a.is_empty()),
             ..Default::default()
         },
         spec: Some(NodeSpec::default()),

@@ -63,7 +63,10 @@ impl Registrar {
             Err(e) if code(&e) == Some(409) => {
                 // Already registered (an agent restart): re-assert the standard labels.
                 let labels = node::labels(&self.name, &self.settings);
-                let patch = serde_json::json!({ "metadata": { "labels": labels } });
+                let annotations = node::annotations(&self.settings);
+                let patch = serde_json::json!({
+                    "metadata": { "labels": labels, "annotations": annotations },
+                });
                 api.patch(
                     &self.name,
                     &PatchParams::apply(FIELD_MANAGER),

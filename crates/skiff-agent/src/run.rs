@@ -151,6 +151,7 @@ impl NodeOptions {
             reserved_ephemeral_storage: self.reserved_ephemeral_storage.unwrap_or(0),
             labels: self.node_labels.iter().cloned().collect(),
             kubelet_port: self.kubelet_port,
+            local_path_dir: None,
         }
     }
 }
@@ -248,6 +249,8 @@ pub async fn run(
     };
     let mut settings = args.settings();
     settings.kubelet_port = kubelet.port();
+    let storage = data_dir.join("storage");
+    settings.local_path_dir = Some(storage.to_string_lossy().into_owned());
     eprintln!(
         "skiff agent: serving logs, exec and port-forward on port {}",
         settings.kubelet_port
@@ -273,6 +276,7 @@ pub async fn run(
         &machine,
         registrar.data_dir.join("logs"),
         registrar.data_dir.join("pods"),
+        storage,
     );
     let pod_worker = tokio::spawn(pods.run(stop.clone()));
     registrar.run(stop).await;

@@ -37,6 +37,7 @@ impl MountError {
 pub struct VolumeManager {
     client: kube::Client,
     root: PathBuf,
+    storage: PathBuf,
 }
 
 fn io_err(e: std::io::Error) -> String {
@@ -150,9 +151,41 @@ fn apply_fs_group(path: &Path, gid: u32, read_only: bool) {
 }
 
 impl VolumeManager {
-    /// Volumes under `root` (`<agent dir>/pods`).
-    pub fn new(client: kube::Client, root: PathBuf) -> Self {
-        VolumeManager { client, root }
+    /// Volumes under `root` (`<agent dir>/pods`); local-path volumes under `storage`.
+    pub fn new(client: kube::Client, root: PathBuf, storage: PathBuf) -> Self {
+        VolumeManager {
+            client,
+            root,
+            storage,
+        }
+    }
+
+    /// Removes the local-path directories (`pvc-*` under the storage dir) that no
+    /// PersistentVolume names any more: their volume was deleted (reclaim policy Delete).
+    pub async fn collect_local_paths(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.storage) else {
+            return;
+        };
+        let pvs: Api<PersistentVolume> = Api::all(self.client.clone());
+        let Ok(list) = pvs.list(&Default::default()).await else {
+            return;
+        };
+        let named: HashSet<PathBuf> = list
+            .items
+            .iter()
+            .filter_map(|pv| pv.spec.as_ref()?.host_path.as_ref())
+            .map(|h| PathBuf::from(&h.path))
+            .collect();
+        for e in entries.flatten() {
+            let path = e.path();
+            let ours = e.file_name().to_string_lossy().starts_with("pvc-");
+            if ours && !named.contains(&path) {
+                tracing::info!(dir = %path.display(), "removing a local-path volume that was deleted");
+                if let Err(err) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!(dir = %path.display(), error = %err, "removing failed");
+                }
+            }
+        }
     }
 
     fn volume_dir(&self, pod: &Pod, plugin: &str, name: &str) -> PathBuf {

@@ -1,6 +1,7 @@
 //! Built-in admission plugins of kube-apiserver that Skiff enables by default:
-//! DefaultTolerationSeconds (a [`MutatingAdmission`]) and Priority (needs a PriorityClass
-//! lookup, so it runs as a create hook: see `Storage::admit_priority`).
+//! DefaultTolerationSeconds (a [`MutatingAdmission`]), Priority and DefaultStorageClass (they
+//! need lookups, so they run as create hooks: see `Storage::admit_priority` and
+//! `Storage::admit_default_storage_class`).
 
 use crate::pipeline::{AdmissionRequest, MutatingAdmission, Operation};
 use serde_json::{json, Value};
@@ -217,6 +218,94 @@ impl crate::rest::Storage {
                 .min_by_key(|c| c.1),
         };
         resolve_priority(pod, class, named.as_deref())
+    }
+}
+
+/// The annotations that mark a StorageClass as the default (GA and beta).
+const DEFAULT_CLASS_ANNOTATIONS: [&str; 2] = [
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+];
+
+/// PURE — DefaultStorageClass: the class a claim without `storageClassName` gets: of the
+/// classes annotated default, the newest (then the first by name), like upstream since 1.28.
+pub fn default_storage_class(classes: &[Value]) -> Option<String> {
+    classes
+        .iter()
+        .filter(|c| {
+            DEFAULT_CLASS_ANNOTATIONS.iter().any(|a| {
+                c.pointer("/metadata/annotations")
+                    .and_then(|m| m.get(*a))
+                    .and_then(Value::as_str)
+                    == Some("true")
+            })
+        })
+        .map(|c| {
+            let s = |p: &str| {
+                c.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            (s("/metadata/creationTimestamp"), s("/metadata/name"))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+        .map(|(_, name)| name)
+}
+
+impl crate::rest::Storage {
+    /// The DefaultStorageClass admission plugin: a new claim that names no class gets the
+    /// default one (a claim with `storageClassName: ""` asks for none and is left alone).
+    pub async fn admit_default_storage_class(&self, claim: &mut Value) -> Result<(), ApiError> {
+        let unset = claim
+            .pointer("/spec/storageClassName")
+            .is_none_or(Value::is_null);
+        let Some(res) = self
+            .registry
+            .by_plural("storage.k8s.io", "v1", "storageclasses")
+        else {
+            return Ok(());
+        };
+        if !unset {
+            return Ok(());
+        }
+        let classes = self.list_all(&res, "", &Default::default()).await?;
+        if let (Some(name), Some(spec)) = (
+            default_storage_class(&classes),
+            claim.get_mut("spec").and_then(Value::as_object_mut),
+        ) {
+            spec.insert("storageClassName".into(), json!(name));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod storage_class_tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_default_class_is_chosen() {
+        let class = |name: &str, created: &str, default: Option<&str>| {
+            let mut c = json!({"metadata": {"name": name, "creationTimestamp": created}});
+            if let Some(d) = default {
+                c["metadata"]["annotations"] =
+                    json!({"storageclass.kubernetes.io/is-default-class": d});
+            }
+            c
+        };
+        assert_eq!(default_storage_class(&[]), None);
+        let classes = vec![
+            class("old", "2026-01-01T00:00:00Z", Some("true")),
+            class("new", "2026-06-01T00:00:00Z", Some("true")),
+            class(
+                "newest-but-not-default",
+                "2026-12-01T00:00:00Z",
+                Some("false"),
+            ),
+            class("plain", "2026-12-02T00:00:00Z", None),
+        ];
+        assert_eq!(default_storage_class(&classes).as_deref(), Some("new"));
     }
 }
 

@@ -9,10 +9,11 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ResourceQuota;
 use k8s_openapi::api::core::v1::{
-    Endpoints, Node, PersistentVolumeClaim, Pod, ReplicationController, Service,
+    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -53,6 +54,10 @@ pub struct Informers {
     pub claims: Arc<Informer<PersistentVolumeClaim>>,
     /// Nodes.
     pub nodes: Arc<Informer<Node>>,
+    /// PersistentVolumes.
+    pub volumes: Arc<Informer<PersistentVolume>>,
+    /// StorageClasses.
+    pub storage_classes: Arc<Informer<StorageClass>>,
 }
 
 impl Informers {
@@ -77,6 +82,8 @@ impl Informers {
             revisions: Informer::new(Api::all(c.clone())),
             claims: Informer::new(Api::all(c.clone())),
             nodes: Informer::new(Api::all(c.clone())),
+            volumes: Informer::new(Api::all(c.clone())),
+            storage_classes: Informer::new(Api::all(c.clone())),
         }
     }
 
@@ -100,6 +107,8 @@ impl Informers {
             tokio::spawn(self.revisions.clone().run(stop.clone())),
             tokio::spawn(self.claims.clone().run(stop.clone())),
             tokio::spawn(self.nodes.clone().run(stop.clone())),
+            tokio::spawn(self.volumes.clone().run(stop.clone())),
+            tokio::spawn(self.storage_classes.clone().run(stop.clone())),
         ];
         tokio::join!(
             self.node_leases.wait_synced(),
@@ -121,6 +130,8 @@ impl Informers {
             self.revisions.wait_synced(),
             self.claims.wait_synced(),
             self.nodes.wait_synced(),
+            self.volumes.wait_synced(),
+            self.storage_classes.wait_synced(),
         );
         tasks
     }
@@ -163,6 +174,10 @@ pub struct Caches {
     pub claims: Arc<Cache<PersistentVolumeClaim>>,
     /// Nodes.
     pub nodes: Arc<Cache<Node>>,
+    /// PersistentVolumes.
+    pub volumes: Arc<Cache<PersistentVolume>>,
+    /// StorageClasses.
+    pub storage_classes: Arc<Cache<StorageClass>>,
 }
 
 impl Informers {
@@ -186,6 +201,8 @@ impl Informers {
             revisions: self.revisions.cache(),
             claims: self.claims.cache(),
             nodes: self.nodes.cache(),
+            volumes: self.volumes.cache(),
+            storage_classes: self.storage_classes.cache(),
         }
     }
 }

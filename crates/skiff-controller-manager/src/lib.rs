@@ -10,6 +10,7 @@
 //!   and DaemonSet drivers over the shared [`informers`].
 //! - [`network`]: Endpoints and EndpointSlices of Services with selectors.
 //! - [`nodeipam`]: each node gets a pod CIDR (a /24 of the cluster CIDR).
+//! - [`localpath`]: the default StorageClass `local-path`; its claims get node-local volumes.
 //! - [`nodelifecycle`]: silent nodes become Unknown and tainted; their pods are evicted.
 //! - [`disruption`]: PodDisruptionBudget status.
 //! - [`quota`]: ResourceQuota usage.
@@ -18,6 +19,7 @@
 pub mod disruption;
 pub mod gc;
 pub mod informers;
+pub mod localpath;
 pub mod namespace;
 pub mod network;
 pub mod nodeipam;
@@ -83,6 +85,7 @@ async fn run_controllers(client: kube::Client, settings: Settings, stop: watch::
     let ipam = nodeipam::Controller::new(client.clone(), &informers, settings.cluster_cidr);
     let budgets = disruption::Controller::new(client.clone(), &informers);
     let quotas = quota::Controller::new(client.clone(), &informers);
+    let local_path = localpath::Controller::new(client.clone(), &informers);
     let watches = informers.run(&stop).await;
     tracing::info!("controller manager: caches loaded");
     tokio::join!(
@@ -94,6 +97,7 @@ async fn run_controllers(client: kube::Client, settings: Settings, stop: watch::
         ipam.run(stop.clone()),
         budgets.run(stop.clone()),
         quotas.run(stop.clone()),
+        local_path.run(stop.clone()),
         gc::run(client, stop),
     );
     for w in watches {

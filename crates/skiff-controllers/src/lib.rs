@@ -56,6 +56,7 @@ pub mod endpointslice;
 pub mod event;
 pub mod hash;
 pub mod job;
+pub mod localpath;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod ownership;

@@ -1,7 +1,7 @@
 //! Pod volumes on a real node (the server's embedded agent with its own containerd):
 //! configMap (and its update), secret, downwardAPI, projected, emptyDir (disk and memory,
-//! shared between containers), hostPath with type checks, subPath, readOnly, and the
-//! FailedMount event of a missing source. Needs root and Debian's containerd, runc and CNI
+//! shared between containers), hostPath with type checks, subPath, readOnly, the FailedMount
+//! event of a missing source, and PersistentVolumeClaims on the built-in local-path class. Needs root and Debian's containerd, runc and CNI
 //! plugins (`.ci/run` installs them).
 
 mod common;
@@ -192,6 +192,68 @@ fn volumes_show_their_sources_and_follow_updates() {
     s.ok(&["create", "configmap", "nowhere", "--from-literal=k=v"]);
     eventually("nocfg running", || {
         field(&s, "nocfg", ".status.phase") == "Running"
+    });
+
+    // a PersistentVolumeClaim on the default local-path class keeps its data across pods
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
+    );
+    let claim = |path: &str| {
+        let out = s.kubectl(&["get", "pvc", "data", "-o", &format!("jsonpath={{{path}}}")]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(claim(".spec.storageClassName"), "local-path");
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "storageclass",
+            "local-path",
+            "-o",
+            "jsonpath={.volumeBindingMode}"
+        ]),
+        "WaitForFirstConsumer"
+    );
+    let claim_pod = |name: &str, script: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: skiff.test/busybox:v1\n    command: [sh, -c, {script:?}]\n    volumeMounts: [{{name: d, mountPath: /data}}]\n  volumes:\n  - name: d\n    persistentVolumeClaim: {{claimName: data}}\n"
+        )
+    };
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &claim_pod("writer", "echo kept > /data/file"),
+    );
+    eventually("the writer done", || {
+        field(&s, "writer", ".status.phase") == "Succeeded"
+    });
+    assert_eq!(claim(".status.phase"), "Bound");
+    let pv = claim(".spec.volumeName");
+    let pv_path = s.ok(&["get", "pv", &pv, "-o", "jsonpath={.spec.hostPath.path}"]);
+    assert!(
+        pv_path.starts_with(s.dir.path().join("storage").to_str().unwrap()),
+        "{pv_path}"
+    );
+    assert_eq!(
+        s.ok(&["get", "pv", &pv, "-o", "jsonpath={.status.phase}"]),
+        "Bound"
+    );
+    s.ok(&["delete", "pod", "writer"]);
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &claim_pod("reader", "cat /data/file"),
+    );
+    eventually("the reader done", || {
+        field(&s, "reader", ".status.phase") == "Succeeded"
+    });
+    assert_eq!(s.ok(&["logs", "reader"]), "kept\n");
+    s.ok(&["delete", "pod", "reader"]);
+    // deleting the claim deletes its volume and the node's directory (reclaim policy Delete)
+    s.ok(&["delete", "pvc", "data"]);
+    eventually("the volume deleted", || {
+        !s.kubectl(&["get", "pv", &pv]).status.success()
+    });
+    eventually("the directory removed", || {
+        !std::path::Path::new(&pv_path).exists()
     });
 
     let uid = field(&s, "vols", ".metadata.uid");

@@ -32,6 +32,8 @@ const LABEL_MANAGED: &str = "skiff.dev/managed-by";
 
 /// How often every pod is synced even without events.
 const RESYNC: Duration = Duration::from_secs(1);
+/// How often local-path directories without a volume are removed.
+const STORAGE_GC: Duration = Duration::from_secs(5);
 
 /// The pod worker of one node.
 pub struct PodWorker {
@@ -81,10 +83,11 @@ impl PodWorker {
         machine: &crate::machine::Machine,
         log_dir: PathBuf,
         pods_dir: PathBuf,
+        storage_dir: PathBuf,
     ) -> Self {
         PodWorker {
             events: events::Recorder::new(client.clone(), node.clone()),
-            volumes: crate::volumes::VolumeManager::new(client.clone(), pods_dir),
+            volumes: crate::volumes::VolumeManager::new(client.clone(), pods_dir, storage_dir),
             client,
             cri,
             node,
@@ -124,6 +127,7 @@ impl PodWorker {
             _ = crate::stopped(&mut stop) => { feed.abort(); return; }
         }
         let mut waiting: HashMap<String, Waiting> = HashMap::new();
+        let mut last_storage_gc = std::time::Instant::now();
         loop {
             tokio::select! {
                 _ = wake.notified() => {}
@@ -149,6 +153,10 @@ impl PodWorker {
             }
             self.volume_dirs.retain(|uid, _| uids.contains(uid));
             self.volumes.remove_orphans(&uids);
+            if last_storage_gc.elapsed() >= STORAGE_GC {
+                last_storage_gc = std::time::Instant::now();
+                self.volumes.collect_local_paths().await;
+            }
         }
         feed.abort();
     }

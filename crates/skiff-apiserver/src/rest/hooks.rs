@@ -31,6 +31,9 @@ impl Storage {
         if is(res, "", "Pod") {
             self.admit_priority(obj).await?;
         }
+        if is(res, "", "PersistentVolumeClaim") {
+            self.admit_default_storage_class(obj).await?;
+        }
         Ok(())
     }
 
