@@ -98,8 +98,8 @@ pub fn spec(image: &str) -> ImageSpec {
     }
 }
 
-/// The size of `image` in bytes if CRI has it, `None` if it does not.
-pub async fn size(cri: &mut Cri, image: &str) -> Result<Option<u64>, ImageError> {
+/// What CRI knows of `image`, `None` if it does not have it.
+pub async fn status(cri: &mut Cri, image: &str) -> Result<Option<k8s_cri::v1::Image>, ImageError> {
     let r = cri
         .images
         .image_status(ImageStatusRequest {
@@ -108,7 +108,20 @@ pub async fn size(cri: &mut Cri, image: &str) -> Result<Option<u64>, ImageError>
         })
         .await
         .map_err(CriError::from)?;
-    Ok(r.into_inner().image.map(|i| i.size))
+    Ok(r.into_inner().image)
+}
+
+/// The size of `image` in bytes if CRI has it, `None` if it does not.
+pub async fn size(cri: &mut Cri, image: &str) -> Result<Option<u64>, ImageError> {
+    Ok(status(cri, image).await?.map(|i| i.size))
+}
+
+/// The user `image` runs as: its numeric uid, or a user name (both absent: root).
+pub async fn user(cri: &mut Cri, image: &str) -> Result<(Option<i64>, String), ImageError> {
+    Ok(status(cri, image)
+        .await?
+        .map(|i| (i.uid.map(|u| u.value), i.username))
+        .unwrap_or_default())
 }
 
 /// Whether CRI knows `image`.

@@ -342,6 +342,12 @@ impl PodWorker {
             } else {
                 String::new()
             };
+            // A hostNetwork pod has the node's address.
+            let ip = if ip.is_empty() && ready && podsync::security::host_network(pod) {
+                self.host_ip.clone()
+            } else {
+                ip
+            };
             sandboxes.push(SandboxView {
                 id: s.id,
                 ready,

@@ -15,11 +15,15 @@ impl PodWorker {
             ),
             (LABEL_MANAGED.to_string(), "skiff-agent".to_string()),
         ]);
-        let hostname = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.hostname.clone())
-            .unwrap_or_else(|| pod.name_any());
+        // A hostNetwork pod shares the node's UTS namespace: no hostname of its own.
+        let hostname = if podsync::security::host_network(pod) {
+            String::new()
+        } else {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.hostname.clone())
+                .unwrap_or_else(|| pod.name_any())
+        };
         cri::PodSandboxConfig {
             port_mappings: port_mappings(pod),
             metadata: Some(cri::PodSandboxMetadata {
@@ -31,6 +35,10 @@ impl PodWorker {
             hostname,
             log_directory: self.pod_log_dir(pod).to_string_lossy().into_owned(),
             labels,
+            linux: Some(cri::LinuxPodSandboxConfig {
+                security_context: Some(podsync::security::sandbox(pod)),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -202,6 +210,14 @@ impl PodWorker {
         };
         let dir = self.pod_log_dir(pod).join(name);
         let _ = std::fs::create_dir_all(&dir);
+        let (image_uid, image_user) = crate::images::user(&mut self.cri, &image)
+            .await
+            .unwrap_or_default();
+        if let Err(m) = podsync::security::verify_run_as_non_root(pod, c, image_uid, &image_user) {
+            let msg = format!("Error: {m}");
+            self.event(pod, name, events::WARNING, "Failed", &msg).await;
+            return Err(("CreateContainerConfigError".to_string(), m));
+        }
         let envs = self.environment(pod, c, &sandbox.ip).await?;
         let mounts = self
             .container_mounts(pod, c)
@@ -235,7 +251,7 @@ impl PodWorker {
             log_path: format!("{name}/{attempt}.log"),
             linux: Some(cri::LinuxContainerConfig {
                 resources: Some(podsync::resources::linux_resources(c)),
-                security_context: None,
+                security_context: Some(podsync::security::container(pod, c)),
             }),
             ..Default::default()
         };

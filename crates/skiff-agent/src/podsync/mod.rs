@@ -12,6 +12,7 @@
 pub mod env;
 pub mod probes;
 pub mod resources;
+pub mod security;
 #[cfg(test)]
 mod tests;
 pub mod volumes;

@@ -227,6 +227,24 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if self.embedded_agent {
+            // A test that failed half-way leaves pods: force-delete them so the agent removes
+            // their sandboxes (as orphans) before it stops; no container outlives the test.
+            if self.child.is_some() {
+                let _ = self.kubectl(&[
+                    "delete",
+                    "pods",
+                    "--all",
+                    "-A",
+                    "--force",
+                    "--grace-period=0",
+                    "--wait=false",
+                ]);
+                let socket = self.dir.path().join("agent/containerd/containerd.sock");
+                let deadline = Instant::now() + Duration::from_secs(15);
+                while pods::sandbox_count(&socket).unwrap_or(0) > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
             // SIGTERM: the embedded agent stops its containerd; never leave one behind.
             self.stop();
             let pid_file = self.dir.path().join("agent/containerd/containerd.pid");

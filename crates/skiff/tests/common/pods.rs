@@ -79,3 +79,20 @@ pub fn http_get(addr: &str) -> String {
     let _ = c.read_to_string(&mut out);
     out
 }
+
+/// How many pod sandboxes the containerd at `socket` has (None: it does not answer).
+pub fn sandbox_count(socket: &Path) -> Option<usize> {
+    if !socket.exists() {
+        return None;
+    }
+    let rt = tokio::runtime::Runtime::new().ok()?;
+    rt.block_on(async {
+        let mut cri = skiff_agent::cri::Cri::connect(socket).await.ok()?;
+        let list = cri
+            .runtime
+            .list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest { filter: None })
+            .await
+            .ok()?;
+        Some(list.into_inner().items.len())
+    })
+}
