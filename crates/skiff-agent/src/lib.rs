@@ -6,6 +6,7 @@
 //! - [`cri`]: the CRI v1 client over a unix socket;
 //! - [`cni`]: the pod network config (bridge + host-local on the node's pod CIDR);
 //! - [`events`]: the kubelet's pod events;
+//! - [`hooks`]: the containers' postStart and preStop hooks;
 //! - [`images`]: the pause image built from busybox, archive import, listing;
 //! - [`join`]: a client from a join token (CA pinned by hash, bearer secret);
 //! - [`machine`]: facts read from the host (CPU, memory, disk, kernel, OS);
@@ -27,6 +28,7 @@ pub mod containerd;
 pub mod cri;
 pub mod events;
 pub mod grpc_health;
+pub mod hooks;
 pub mod images;
 pub mod join;
 pub mod machine;

@@ -7,7 +7,7 @@ use crate::cri::Cri;
 use crate::podsync::probes::{self, Kind, ProbeState, Verdict};
 use crate::podsync::{ContainerView, Observed, RuntimeState};
 use k8s_cri::v1 as cri;
-use k8s_openapi::api::core::v1::{Container, Pod, Probe};
+use k8s_openapi::api::core::v1::{Container, HTTPGetAction, Pod, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -120,6 +120,106 @@ fn port(port: &IntOrString, c: &Container) -> Result<u16, String> {
     }
 }
 
+/// Runs `cmd` in container `id` with a timeout: `Err` is the command's output, or why it
+/// could not run (`command "…" timed out`).
+pub(crate) async fn exec_action(
+    cri: &mut Cri,
+    id: &str,
+    cmd: &[String],
+    secs: i64,
+) -> Result<(), String> {
+    let reply = cri
+        .runtime
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: id.to_string(),
+            cmd: cmd.to_vec(),
+            timeout: secs,
+        })
+        .await;
+    match reply {
+        Ok(r) => {
+            let r = r.into_inner();
+            if r.exit_code == 0 {
+                Ok(())
+            } else {
+                let mut out = String::from_utf8_lossy(&r.stdout).into_owned();
+                out.push_str(&String::from_utf8_lossy(&r.stderr));
+                Err(out.trim_end().to_string())
+            }
+        }
+        Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
+            Err(format!("command {cmd:?} timed out"))
+        }
+        Err(s) => Err(s.message().to_string()),
+    }
+}
+
+/// An HTTP GET as probes and hooks make it: 2xx and 3xx succeed.
+pub(crate) async fn http_get_action(
+    h: &HTTPGetAction,
+    c: &Container,
+    pod_ip: &str,
+    limit: Duration,
+) -> Result<(), String> {
+    let host = h
+        .host
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| pod_ip.to_string());
+    let port = port(&h.port, c)?;
+    let path = h
+        .path
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let https = h.scheme.as_deref() == Some("HTTPS");
+    let url = format!(
+        "{}://{host}:{port}{path}",
+        if https { "https" } else { "http" }
+    );
+    let mut head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n"
+    );
+    for hdr in h.http_headers.iter().flatten() {
+        head.push_str(&format!("{}: {}\r\n", hdr.name, hdr.value));
+    }
+    head.push_str("\r\n");
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("Get \"{url}\": dial tcp {host}:{port}: {e}"))?;
+        if https {
+            // HTTPS probes skip verification upstream; here a TLS endpoint counts as up
+            // when it accepts the connection.
+            return Ok(());
+        }
+        tcp.write_all(head.as_bytes())
+            .await
+            .map_err(|e| format!("Get \"{url}\": {e}"))?;
+        let mut buf = vec![0u8; 1024];
+        let n = tcp
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("Get \"{url}\": {e}"))?;
+        let line = String::from_utf8_lossy(&buf[..n]);
+        let code: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("Get \"{url}\": malformed HTTP response"))?;
+        if (200..400).contains(&code) {
+            Ok(())
+        } else {
+            Err(format!("HTTP probe failed with statuscode: {code}"))
+        }
+    };
+    tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
+        Err(format!(
+            "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+        ))
+    })
+}
+
 /// Runs one probe; `Err` carries upstream's failure message.
 async fn run(
     cri: &mut Cri,
@@ -132,89 +232,10 @@ async fn run(
     let limit = Duration::from_secs(u64::try_from(secs).unwrap_or(1));
     if let Some(e) = &p.exec {
         let cmd = e.command.clone().unwrap_or_default();
-        let reply = cri
-            .runtime
-            .exec_sync(cri::ExecSyncRequest {
-                container_id: id.to_string(),
-                cmd: cmd.clone(),
-                timeout: secs,
-            })
-            .await;
-        return match reply {
-            Ok(r) => {
-                let r = r.into_inner();
-                if r.exit_code == 0 {
-                    Ok(())
-                } else {
-                    let mut out = String::from_utf8_lossy(&r.stdout).into_owned();
-                    out.push_str(&String::from_utf8_lossy(&r.stderr));
-                    Err(out.trim_end().to_string())
-                }
-            }
-            Err(s) if s.code() == tonic::Code::DeadlineExceeded => {
-                Err(format!("command {cmd:?} timed out"))
-            }
-            Err(s) => Err(s.message().to_string()),
-        };
+        return exec_action(cri, id, &cmd, secs).await;
     }
     if let Some(h) = &p.http_get {
-        let host = h
-            .host
-            .clone()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| pod_ip.to_string());
-        let port = port(&h.port, c)?;
-        let path = h
-            .path
-            .clone()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/".into());
-        let https = h.scheme.as_deref() == Some("HTTPS");
-        let url = format!(
-            "{}://{host}:{port}{path}",
-            if https { "https" } else { "http" }
-        );
-        let mut head = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n"
-        );
-        for hdr in h.http_headers.iter().flatten() {
-            head.push_str(&format!("{}: {}\r\n", hdr.name, hdr.value));
-        }
-        head.push_str("\r\n");
-        let exchange = async {
-            let mut tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| format!("Get \"{url}\": dial tcp {host}:{port}: {e}"))?;
-            if https {
-                // HTTPS probes skip verification upstream; here a TLS endpoint counts as up
-                // when it accepts the connection.
-                return Ok(());
-            }
-            tcp.write_all(head.as_bytes())
-                .await
-                .map_err(|e| format!("Get \"{url}\": {e}"))?;
-            let mut buf = vec![0u8; 1024];
-            let n = tcp
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("Get \"{url}\": {e}"))?;
-            let line = String::from_utf8_lossy(&buf[..n]);
-            let code: u16 = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| format!("Get \"{url}\": malformed HTTP response"))?;
-            if (200..400).contains(&code) {
-                Ok(())
-            } else {
-                Err(format!("HTTP probe failed with statuscode: {code}"))
-            }
-        };
-        return tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
-            Err(format!(
-                "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-            ))
-        });
+        return http_get_action(h, c, pod_ip, limit).await;
     }
     if let Some(t) = &p.tcp_socket {
         let host = t

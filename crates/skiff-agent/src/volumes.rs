@@ -188,6 +188,15 @@ impl VolumeManager {
         }
     }
 
+    /// The file mounted at a container's terminationMessagePath, per attempt.
+    pub fn termination_log(&self, uid: &str, container: &str, attempt: u32) -> PathBuf {
+        self.root
+            .join(uid)
+            .join("containers")
+            .join(container)
+            .join(attempt.to_string())
+    }
+
     fn volume_dir(&self, pod: &Pod, plugin: &str, name: &str) -> PathBuf {
         self.root
             .join(pod.uid().unwrap_or_default())

@@ -167,7 +167,7 @@ fn volumes_show_their_sources_and_follow_updates() {
     // a missing ConfigMap: a FailedMount event, the pod waits in ContainerCreating
     s.apply_ok(
         &["apply", "-f", "-"],
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nocfg\nspec:\n  containers:\n  - name: c\n    image: skiff.test/busybox:v1\n    command: [sleep, '3600']\n    volumeMounts: [{name: v, mountPath: /v}]\n  volumes:\n  - name: v\n    configMap: {name: nowhere}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nocfg\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: skiff.test/busybox:v1\n    command: [sleep, '3600']\n    volumeMounts: [{name: v, mountPath: /v}]\n  volumes:\n  - name: v\n    configMap: {name: nowhere}\n",
     );
     eventually("a FailedMount event", || {
         s.ok(&[

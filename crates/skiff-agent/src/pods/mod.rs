@@ -56,7 +56,12 @@ pub struct PodWorker {
     /// The containers' probe states.
     prober: crate::prober::Prober,
     /// Writes the pods' events.
-    events: events::Recorder,
+    events: Arc<events::Recorder>,
+    /// Containers being stopped in the background (preStop, then the grace period), so one
+    /// slow stop never holds up the other pods.
+    stopping: Arc<std::sync::Mutex<HashSet<String>>>,
+    /// Wakes the sync loop (pod events, a finished stop).
+    wake: Arc<Notify>,
     /// Containers seen in this pass (probe states of others are dropped).
     live_containers: HashSet<String>,
     /// Sets up the pods' volumes.
@@ -86,7 +91,9 @@ impl PodWorker {
         storage_dir: PathBuf,
     ) -> Self {
         PodWorker {
-            events: events::Recorder::new(client.clone(), node.clone()),
+            events: Arc::new(events::Recorder::new(client.clone(), node.clone())),
+            stopping: Default::default(),
+            wake: Arc::new(Notify::new()),
             volumes: crate::volumes::VolumeManager::new(client.clone(), pods_dir, storage_dir),
             client,
             cri,
@@ -109,7 +116,7 @@ impl PodWorker {
         let api: Api<Pod> = Api::all(self.client.clone());
         let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", self.node));
         let (reader, writer) = reflector::store();
-        let wake = Arc::new(Notify::new());
+        let wake = self.wake.clone();
         let w = wake.clone();
         let feed = tokio::spawn(async move {
             let mut events = watcher(api, cfg)
@@ -187,7 +194,12 @@ impl PodWorker {
             }
         }
         let acted = !ops.is_empty();
+        let mut stopping = false;
         for op in ops {
+            // What follows a stop (removing the sandbox, finishing a deletion) waits for it.
+            if stopping && !matches!(op, Op::StopContainer { .. }) {
+                break;
+            }
             match op {
                 Op::FinishDeletion => {
                     let api: Api<Pod> =
@@ -230,20 +242,9 @@ impl PodWorker {
                         break;
                     }
                 }
-                Op::StopContainer { ref id, .. } => {
-                    if let Some(c) = obs.containers.iter().find(|c| &c.id == id) {
-                        let msg = match obs.probes.get(id).and_then(|v| v.kill) {
-                            Some(kind) => format!(
-                                "Container {} failed {} probe, will be restarted",
-                                c.name,
-                                kind.title().to_lowercase()
-                            ),
-                            None => format!("Stopping container {}", c.name),
-                        };
-                        self.event(pod, &c.name, events::NORMAL, "Killing", &msg)
-                            .await;
-                    }
-                    self.act(op).await?
+                Op::StopContainer { id, grace_secs } => {
+                    stopping = true;
+                    self.stop_in_background(pod, &obs, id, grace_secs).await;
                 }
                 other => self.act(other).await?,
             }
@@ -255,6 +256,9 @@ impl PodWorker {
         };
         let status = podsync::status(&obs);
         if pod.status.as_ref() != Some(&status) {
+            for (container, type_, reason, message) in podsync::transition_events(pod, &status) {
+                self.event(pod, &container, type_, reason, &message).await;
+            }
             let api: Api<Pod> =
                 Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
             let patch = serde_json::json!({ "status": status });
@@ -266,6 +270,129 @@ impl PodWorker {
             .await?;
         }
         Ok(())
+    }
+
+    /// The message of an exited container: what it wrote to its terminationMessagePath
+    /// (at most 4 KiB), or with `FallbackToLogsOnError` and a failure, the tail of its log
+    /// (80 lines, 2 KiB); after the runtime's own message if it has one.
+    fn termination_message(
+        &self,
+        pod: &Pod,
+        meta: &cri::ContainerMetadata,
+        st: &cri::ContainerStatus,
+    ) -> String {
+        let file =
+            self.volumes
+                .termination_log(&pod.uid().unwrap_or_default(), &meta.name, meta.attempt);
+        let mut text = std::fs::read(&file).unwrap_or_default();
+        text.truncate(4096);
+        let mut own = String::from_utf8_lossy(&text).into_owned();
+        let fallback = pod
+            .spec
+            .as_ref()
+            .into_iter()
+            .flat_map(|s| {
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(s.containers.iter())
+            })
+            .find(|c| c.name == meta.name)
+            .and_then(|c| c.termination_message_policy.as_deref())
+            == Some("FallbackToLogsOnError");
+        if own.is_empty() && fallback && st.exit_code != 0 {
+            let log = std::fs::read(&st.log_path).unwrap_or_default();
+            own = crate::server::logs::tail_text(&log, 80, 2048);
+        }
+        match (st.message.is_empty(), own.is_empty()) {
+            (_, true) => st.message.clone(),
+            (true, false) => own,
+            (false, false) => format!("{}: {own}", st.message),
+        }
+    }
+
+    /// Stops container `id` of `pod` in a background task: its preStop hook, then CRI
+    /// StopContainer with what is left of the grace period (at least 2 s, like the kubelet).
+    /// A container already being stopped is left to that task.
+    async fn stop_in_background(&mut self, pod: &Pod, obs: &Observed<'_>, id: String, grace: i64) {
+        if !self
+            .stopping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone())
+        {
+            return;
+        }
+        let Some(c) = obs.containers.iter().find(|c| c.id == id) else {
+            self.stopping
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            return;
+        };
+        let msg = match obs.probes.get(&id).and_then(|v| v.kill) {
+            Some(kind) => format!(
+                "Container {} failed {} probe, will be restarted",
+                c.name,
+                kind.title().to_lowercase()
+            ),
+            None => format!("Stopping container {}", c.name),
+        };
+        self.event(pod, &c.name, events::NORMAL, "Killing", &msg)
+            .await;
+        let spec = pod.spec.as_ref().and_then(|s| {
+            s.init_containers
+                .iter()
+                .flatten()
+                .chain(s.containers.iter())
+                .find(|x| x.name == c.name)
+                .cloned()
+        });
+        let running = matches!(c.state, RuntimeState::Running { .. });
+        let ip = obs
+            .sandboxes
+            .first()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
+        let (mut cri, pod, stopping, wake, events) = (
+            self.cri.clone(),
+            pod.clone(),
+            self.stopping.clone(),
+            self.wake.clone(),
+            self.events.clone(),
+        );
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let grace = grace.max(0);
+            if let (Some(spec), true) = (spec, running) {
+                let limit = Duration::from_secs(u64::try_from(grace).unwrap_or(0));
+                let hook = crate::hooks::Hook::PreStop;
+                if let Err(m) =
+                    crate::hooks::run(&mut cri, hook, &pod, &spec, &id, &ip, limit).await
+                {
+                    events
+                        .record(&pod, &spec.name, events::WARNING, hook.failure_reason(), &m)
+                        .await;
+                }
+            }
+            let spent = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+            let timeout = (grace - spent).max(2);
+            let stopped = cri
+                .runtime
+                .stop_container(cri::StopContainerRequest {
+                    container_id: id.clone(),
+                    timeout,
+                })
+                .await;
+            if let Err(e) = stopped {
+                tracing::warn!(container = %id, error = %e, "stopping a container failed");
+            }
+            stopping
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            wake.notify_one();
+        });
     }
 
     async fn act(&mut self, op: Op) -> Result<(), tonic::Status> {
@@ -394,7 +521,7 @@ impl PodWorker {
                         finished_at: st.finished_at,
                         exit_code: st.exit_code,
                         reason: st.reason.clone(),
-                        message: st.message.clone(),
+                        message: self.termination_message(pod, &meta, &st),
                     },
                     _ => RuntimeState::Created,
                 };

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The longest a postStart hook may run.
+const POST_START_LIMIT_SECS: u64 = 120;
+
 impl PodWorker {
     pub(super) fn sandbox_config(&self, pod: &Pod, attempt: u32) -> cri::PodSandboxConfig {
         let labels = HashMap::from([
@@ -219,9 +222,34 @@ impl PodWorker {
             return Err(("CreateContainerConfigError".to_string(), m));
         }
         let envs = self.environment(pod, c, &sandbox.ip).await?;
-        let mounts = self
+        let mut mounts = self
             .container_mounts(pod, c)
             .map_err(|m| ("CreateContainerConfigError".to_string(), m))?;
+        if let Some(path) = c
+            .termination_message_path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            let file = self
+                .volumes
+                .termination_log(&pod.uid().unwrap_or_default(), name, attempt);
+            let made = file
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| std::fs::write(&file, b""))
+                .and_then(|_| {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666))
+                });
+            if let Err(e) = made {
+                return Err(("CreateContainerConfigError".into(), e.to_string()));
+            }
+            mounts.push(cri::Mount {
+                container_path: path.to_string(),
+                host_path: file.to_string_lossy().into_owned(),
+                ..Default::default()
+            });
+        }
         let vars: BTreeMap<String, String> = envs.iter().cloned().collect();
         let expand = |l: &Option<Vec<String>>| -> Vec<String> {
             l.iter()
@@ -278,7 +306,9 @@ impl PodWorker {
         let started = self
             .cri
             .runtime
-            .start_container(cri::StartContainerRequest { container_id: id })
+            .start_container(cri::StartContainerRequest {
+                container_id: id.clone(),
+            })
             .await;
         if let Err(e) = started {
             let msg = format!("Error: {}", e.message());
@@ -287,6 +317,32 @@ impl PodWorker {
         }
         let msg = format!("Started container {name}");
         self.event(pod, name, events::NORMAL, "Started", &msg).await;
+        // postStart: the container counts as started only once it succeeded; on failure it
+        // is killed and restarted per the restart policy.
+        let hook = crate::hooks::Hook::PostStart;
+        if hook.of(c).is_some() {
+            let limit = std::time::Duration::from_secs(POST_START_LIMIT_SECS);
+            if let Err(m) =
+                crate::hooks::run(&mut self.cri, hook, pod, c, &id, &sandbox.ip, limit).await
+            {
+                self.event(pod, name, events::WARNING, hook.failure_reason(), &m)
+                    .await;
+                let grace = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30);
+                let _ = self
+                    .cri
+                    .runtime
+                    .stop_container(cri::StopContainerRequest {
+                        container_id: id,
+                        timeout: grace.max(2),
+                    })
+                    .await;
+                return Err(("PostStartHookError".to_string(), m));
+            }
+        }
         Ok(())
     }
 

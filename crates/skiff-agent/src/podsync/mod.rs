@@ -163,6 +163,15 @@ fn restart_policy(pod: &Pod) -> &str {
         .unwrap_or("Always")
 }
 
+/// A sidecar: an init container with `restartPolicy: Always` (it keeps running beside the
+/// main containers).
+pub fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
+/// The message of a pod failed by `activeDeadlineSeconds` (reason `DeadlineExceeded`).
+pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
+
 fn init_containers(pod: &Pod) -> &[Container] {
     pod.spec
         .as_ref()
@@ -215,8 +224,14 @@ impl Observed<'_> {
             return (false, false);
         };
         let policy = restart_policy(self.pod);
+        let sidecar = init
+            && init_containers(self.pod)
+                .iter()
+                .any(|s| s.name == c.name && is_sidecar(s));
         // A successful init container is done; a failed one restarts unless policy is Never.
-        let wanted = if init {
+        let wanted = if sidecar {
+            true
+        } else if init {
             *exit_code != 0 && policy != "Never"
         } else {
             match policy {
@@ -230,15 +245,45 @@ impl Observed<'_> {
         (wanted, wanted && backoff)
     }
 
+    /// Whether `activeDeadlineSeconds` has passed since the pod started on the node.
+    fn deadline_exceeded(&self) -> bool {
+        let Some(deadline) = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.active_deadline_seconds)
+        else {
+            return false;
+        };
+        let Some(start) = self.pod.status.as_ref().and_then(|s| s.start_time.as_ref()) else {
+            return false;
+        };
+        self.now.as_second() - start.0.as_second() >= deadline
+    }
+
+    /// Whether the newest attempt of a container has started (running, and its startup
+    /// probe, if any, passed).
+    fn started(&self, name: &str) -> bool {
+        let (latest, _) = self.attempts(name);
+        latest.is_some_and(|l| {
+            matches!(l.state, RuntimeState::Running { .. })
+                && self.probes.get(&l.id).is_none_or(|v| v.started)
+        })
+    }
+
     /// Whether every main container has exited for good (the pod is finished).
     fn finished(&self) -> bool {
-        if init_containers(self.pod).iter().any(|c| {
-            let (latest, _) = self.attempts(&c.name);
-            latest.is_some_and(|l| {
-                matches!(l.state, RuntimeState::Exited { exit_code, .. } if exit_code != 0)
-                    && !self.restart(l, true).0
+        if init_containers(self.pod)
+            .iter()
+            .filter(|c| !is_sidecar(c))
+            .any(|c| {
+                let (latest, _) = self.attempts(&c.name);
+                latest.is_some_and(|l| {
+                    matches!(l.state, RuntimeState::Exited { exit_code, .. } if exit_code != 0)
+                        && !self.restart(l, true).0
+                })
             })
-        }) {
+        {
             return true;
         }
         let main = containers(self.pod);
@@ -279,15 +324,81 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Op> {
             ops.push(Op::RemoveSandbox { id: s.id.clone() });
         }
     }
+    let stop_running = |ops: &mut Vec<Op>, only: &dyn Fn(&ContainerView) -> bool| {
+        for c in &obs.containers {
+            if matches!(
+                c.state,
+                RuntimeState::Running { .. } | RuntimeState::Created
+            ) && only(c)
+            {
+                ops.push(Op::StopContainer {
+                    id: c.id.clone(),
+                    grace_secs: obs.grace_secs(),
+                });
+            }
+        }
+    };
+    if obs.deadline_exceeded() {
+        // activeDeadlineSeconds: everything stops, nothing restarts.
+        stop_running(&mut ops, &|_| true);
+        return ops;
+    }
     if current.is_none() {
         if !obs.finished() {
             ops.push(Op::RunSandbox);
         }
         return ops;
     }
-    // Init containers, one at a time, in order.
+    if obs.finished() {
+        // The main containers are done: the sidecars stop too.
+        let sidecars: Vec<&str> = init_containers(obs.pod)
+            .iter()
+            .filter(|c| is_sidecar(c))
+            .map(|c| c.name.as_str())
+            .collect();
+        stop_running(&mut ops, &|c| sidecars.contains(&c.name.as_str()));
+        return ops;
+    }
+    // Init containers, one at a time, in order; a sidecar must have started before the next.
     for c in init_containers(obs.pod) {
         let (latest, previous) = obs.attempts(&c.name);
+        if is_sidecar(c) {
+            match latest.map(|l| (l, &l.state)) {
+                None => {
+                    ops.push(start(&c.name, 0));
+                    return ops;
+                }
+                Some((l, RuntimeState::Running { .. })) => {
+                    if obs.probes.get(&l.id).is_some_and(|v| v.kill.is_some()) {
+                        ops.push(Op::StopContainer {
+                            id: l.id.clone(),
+                            grace_secs: obs.grace_secs(),
+                        });
+                    }
+                    if obs.started(&c.name) {
+                        continue;
+                    }
+                    return ops;
+                }
+                Some((l, RuntimeState::Created)) => {
+                    ops.push(Op::RemoveContainer { id: l.id.clone() });
+                    ops.push(start(&c.name, l.attempt + 1));
+                    return ops;
+                }
+                Some((l, RuntimeState::Exited { .. })) => {
+                    let (wanted, held) = obs.restart(l, true);
+                    if wanted && !held {
+                        ops.extend(previous.map(|p| Op::RemoveContainer { id: p.id.clone() }));
+                        ops.push(start(&c.name, l.attempt + 1));
+                    }
+                    // A sidecar that ran before keeps the rest going while it restarts.
+                    if l.attempt > 0 || previous.is_some() {
+                        continue;
+                    }
+                    return ops;
+                }
+            }
+        }
         match latest {
             None => {
                 ops.push(start(&c.name, 0));
@@ -476,6 +587,75 @@ fn container_status(
     }
 }
 
+/// The kubelet's events for what changed from the pod's reported status to `new`: a
+/// container entering `CrashLoopBackOff` (Warning BackOff) or `ImagePullBackOff` (Normal
+/// BackOff), the pod failing its `activeDeadlineSeconds` (Normal DeadlineExceeded).
+/// (container or "", type, reason, message).
+pub fn transition_events(
+    pod: &Pod,
+    new: &PodStatus,
+) -> Vec<(String, &'static str, &'static str, String)> {
+    let old = pod.status.as_ref();
+    let reason_of = |s: &ContainerStatus| {
+        s.state
+            .as_ref()
+            .and_then(|st| st.waiting.as_ref())
+            .and_then(|w| w.reason.clone())
+    };
+    let old_reason = |name: &str| {
+        old.into_iter()
+            .flat_map(|o| {
+                o.container_statuses
+                    .iter()
+                    .chain(o.init_container_statuses.iter())
+                    .flatten()
+            })
+            .find(|s| s.name == name)
+            .and_then(reason_of)
+    };
+    let mut out = Vec::new();
+    for s in new
+        .container_statuses
+        .iter()
+        .chain(new.init_container_statuses.iter())
+        .flatten()
+    {
+        let now = reason_of(s);
+        if now == old_reason(&s.name) {
+            continue;
+        }
+        match now.as_deref() {
+            Some("CrashLoopBackOff") => out.push((
+                s.name.clone(),
+                "Warning",
+                "BackOff",
+                format!(
+                    "Back-off restarting failed container {} in pod {}",
+                    s.name,
+                    security::pod_ref(pod)
+                ),
+            )),
+            Some("ImagePullBackOff") => out.push((
+                s.name.clone(),
+                "Normal",
+                "BackOff",
+                format!("Back-off pulling image {:?}", s.image),
+            )),
+            _ => {}
+        }
+    }
+    let deadline = Some("DeadlineExceeded");
+    if new.reason.as_deref() == deadline && old.and_then(|o| o.reason.as_deref()) != deadline {
+        out.push((
+            String::new(),
+            "Normal",
+            "DeadlineExceeded",
+            DEADLINE_MESSAGE.to_string(),
+        ));
+    }
+    out
+}
+
 /// The pod status to report. Conditions keep their `lastTransitionTime` while their status
 /// does not change.
 pub fn status(obs: &Observed<'_>) -> PodStatus {
@@ -491,7 +671,18 @@ pub fn status(obs: &Observed<'_>) -> PodStatus {
         .iter()
         .map(|c| container_status(obs, c, true, "PodInitializing"))
         .collect();
-    let initialized = init.iter().all(|s| exit_code(s) == Some(0));
+    let sidecar = |s: &ContainerStatus| {
+        init_containers(pod)
+            .iter()
+            .any(|c| c.name == s.name && is_sidecar(c))
+    };
+    let initialized = init.iter().all(|s| {
+        if sidecar(s) {
+            s.started == Some(true) || s.restart_count > 0
+        } else {
+            exit_code(s) == Some(0)
+        }
+    });
     let pending = if initialized {
         "ContainerCreating"
     } else {
@@ -501,8 +692,13 @@ pub fn status(obs: &Observed<'_>) -> PodStatus {
         .iter()
         .map(|c| container_status(obs, c, false, pending))
         .collect();
-    let all_ready = !main.is_empty() && main.iter().all(|s| s.ready);
-    let phase = if obs.finished() {
+    let all_ready = !main.is_empty()
+        && main.iter().all(|s| s.ready)
+        && init.iter().filter(|s| sidecar(s)).all(|s| s.ready);
+    let deadline = obs.deadline_exceeded();
+    let phase = if deadline {
+        "Failed"
+    } else if obs.finished() {
         let failed = init.iter().any(|s| exit_code(s).is_some_and(|c| c != 0))
             || main.iter().any(|s| exit_code(s).is_some_and(|c| c != 0));
         if failed {
@@ -569,6 +765,8 @@ pub fn status(obs: &Observed<'_>) -> PodStatus {
         qos_class: old.qos_class.clone(),
         init_container_statuses: (!init.is_empty()).then_some(init),
         container_statuses: Some(main),
+        reason: deadline.then(|| "DeadlineExceeded".to_string()),
+        message: deadline.then(|| DEADLINE_MESSAGE.to_string()),
         ..Default::default()
     }
 }

@@ -303,3 +303,103 @@ fn probe_verdicts_gate_readiness_and_kill_unhealthy_containers() {
         }]
     );
 }
+
+fn with_sidecar(mut p: Pod) -> Pod {
+    let spec = p.spec.as_mut().unwrap();
+    spec.init_containers.as_mut().unwrap()[0].restart_policy = Some("Always".into());
+    p
+}
+
+#[test]
+fn a_sidecar_starts_before_the_rest_keeps_running_and_stops_when_the_pod_is_done() {
+    let p = with_sidecar(pod("Never", &["proxy", "setup"], &["app"]));
+    // first the sidecar
+    let o = obs(&p, vec![sandbox(true)], vec![], 0);
+    assert_eq!(plan(&o), vec![start("proxy", 0)]);
+    // running: the next init container starts, the sidecar is left running
+    let o = obs(&p, vec![sandbox(true)], vec![running("proxy", 0)], 1);
+    assert_eq!(plan(&o), vec![start("setup", 0)]);
+    let o = obs(
+        &p,
+        vec![sandbox(true)],
+        vec![running("proxy", 0), exited("setup", 0, 0, 2)],
+        3,
+    );
+    assert_eq!(plan(&o), vec![start("app", 0)]);
+    let st = status(&o);
+    assert_eq!(cond(&st, "Initialized"), "True");
+    // a crashed sidecar restarts even with restartPolicy Never
+    let o = obs(
+        &p,
+        vec![sandbox(true)],
+        vec![
+            exited("proxy", 0, 1, 3),
+            exited("setup", 0, 0, 2),
+            running("app", 0),
+        ],
+        4,
+    );
+    assert_eq!(plan(&o), vec![start("proxy", 1)]);
+    // the main container finished: the sidecar is stopped, the pod succeeds
+    let o = obs(
+        &p,
+        vec![sandbox(true)],
+        vec![
+            running("proxy", 0),
+            exited("setup", 0, 0, 2),
+            exited("app", 0, 0, 5),
+        ],
+        6,
+    );
+    assert_eq!(
+        plan(&o),
+        vec![Op::StopContainer {
+            id: "proxy-0".into(),
+            grace_secs: 30
+        }]
+    );
+    assert_eq!(status(&o).phase.as_deref(), Some("Succeeded"));
+}
+
+#[test]
+fn active_deadline_fails_the_pod_and_stops_its_containers() {
+    let mut p = pod("Always", &[], &["app"]);
+    p.spec.as_mut().unwrap().active_deadline_seconds = Some(10);
+    p.status = Some(PodStatus {
+        start_time: Some(Time(ts(0))),
+        ..Default::default()
+    });
+    let early = obs(&p, vec![sandbox(true)], vec![running("app", 0)], 5);
+    assert!(plan(&early).is_empty());
+    let late = obs(&p, vec![sandbox(true)], vec![running("app", 0)], 10);
+    assert_eq!(
+        plan(&late),
+        vec![Op::StopContainer {
+            id: "app-0".into(),
+            grace_secs: 30
+        }]
+    );
+    let st = status(&late);
+    assert_eq!(st.phase.as_deref(), Some("Failed"));
+    assert_eq!(st.reason.as_deref(), Some("DeadlineExceeded"));
+    // nothing restarts afterwards
+    let stopped = obs(&p, vec![sandbox(true)], vec![exited("app", 0, 137, 11)], 12);
+    assert!(plan(&stopped).is_empty());
+}
+
+#[test]
+fn entering_a_back_off_or_the_deadline_is_an_event() {
+    let mut p = pod("Always", &[], &["app"]);
+    let o = obs(&p, vec![sandbox(true)], vec![exited("app", 1, 1, 10)], 11);
+    let st = status(&o);
+    let ev = transition_events(&p, &st);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].2, "BackOff");
+    assert_eq!(
+        ev[0].3,
+        "Back-off restarting failed container app in pod p_default(u1)"
+    );
+    // already reported: no new event
+    p.status = Some(st.clone());
+    assert!(transition_events(&p, &st).is_empty());
+}

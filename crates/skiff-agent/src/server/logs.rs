@@ -172,6 +172,18 @@ pub fn tail_start(content: &[u8], n: u64) -> usize {
     0
 }
 
+/// The last `lines` lines of a CRI log file as text, at most `max_bytes` (from the end).
+pub fn tail_text(content: &[u8], lines: u64, max_bytes: usize) -> String {
+    let start = tail_start(content, lines);
+    let mut r = Renderer::new(Options::default());
+    let mut out = Vec::new();
+    for line in content[start..].split(|b| *b == b'\n') {
+        r.feed(&String::from_utf8_lossy(line), &mut out);
+    }
+    let cut = out.len().saturating_sub(max_bytes);
+    String::from_utf8_lossy(&out[cut..]).into_owned()
+}
+
 /// Which container's log a request reads: the CRI container id (scheme stripped), or the
 /// kubelet's message for a 400.
 pub fn container_id(pod: &Pod, container: &str, previous: bool) -> Result<String, String> {
@@ -317,6 +329,12 @@ garbage
             ..Default::default()
         };
         assert_eq!(render(limit, FILE), "one\npa");
+    }
+
+    #[test]
+    fn a_tail_is_cut_to_lines_and_bytes() {
+        assert_eq!(tail_text(FILE.as_bytes(), 2, 100), "three\n");
+        assert_eq!(tail_text(FILE.as_bytes(), 100, 8), "l\nthree\n");
     }
 
     #[test]
