@@ -4,33 +4,13 @@
 //! the BackOff event. Needs root and Debian's containerd, runc and CNI plugins.
 
 mod common;
-use common::pods::{busybox_pod, field, import_busybox, ready};
-use common::{eventually, Server};
+use common::eventually;
+use common::pods::{busybox_pod, events, field, one_node_cluster};
 use std::time::{Duration, Instant};
-
-fn events(s: &Server, pod: &str) -> String {
-    s.ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={pod}"),
-        "-o",
-        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
-    ])
-}
 
 #[test]
 fn hooks_termination_deadlines_and_sidecars() {
-    let s = Server::start_with_agent(&[
-        "--node-name",
-        "life",
-        "--cni-bridge",
-        "sktest-l",
-        "--cluster-cidr",
-        "10.84.0.0/16",
-    ]);
-    eventually("the node Ready", || ready(&s, "life"));
-    import_busybox(s.dir.path());
+    let s = one_node_cluster("life", "sktest-l", "10.84.0.0/16");
     let shared = s.dir.path().join("shared");
 
     // hooks: postStart runs after the start, preStop before SIGTERM on deletion
@@ -193,8 +173,4 @@ spec:
         "quick",
         "--timeout=60s",
     ]);
-    drop(s);
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", "sktest-l"])
-        .status();
 }

@@ -5,8 +5,8 @@
 //! Debian's containerd, runc and CNI plugins (`.ci/run` installs them).
 
 mod common;
-use common::pods::{busybox_pod, field, import_busybox, ready};
-use common::{eventually, Server};
+use common::eventually;
+use common::pods::{busybox_pod, field, one_node_cluster};
 
 const SECURED: &str = "apiVersion: v1
 kind: Pod
@@ -31,16 +31,7 @@ spec:
 
 #[test]
 fn security_contexts_shape_the_containers() {
-    let s = Server::start_with_agent(&[
-        "--node-name",
-        "sec",
-        "--cni-bridge",
-        "sktest-c",
-        "--cluster-cidr",
-        "10.82.0.0/16",
-    ]);
-    eventually("the node Ready", || ready(&s, "sec"));
-    import_busybox(s.dir.path());
+    let s = one_node_cluster("sec", "sktest-c", "10.82.0.0/16");
 
     // runAsNonRoot with an image that runs as root: refused with the kubelet's message
     let nonroot = busybox_pod("nonroot", "Always", "sleep 3600").replace(
@@ -113,8 +104,4 @@ fn security_contexts_shape_the_containers() {
         "hostnet",
         "--timeout=60s",
     ]);
-    drop(s);
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", "sktest-c"])
-        .status();
 }

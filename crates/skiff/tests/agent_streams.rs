@@ -4,7 +4,7 @@
 //! containerd, runc and containernetworking-plugins (`.ci/run` installs them).
 
 mod common;
-use common::pods::{busybox_pod, field, http_get, import_busybox, ready};
+use common::pods::{busybox_pod, field, http_get, import_busybox, one_node_cluster, ready};
 use common::{eventually, Server};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -309,16 +309,7 @@ spec:
 
 #[test]
 fn probes_restart_unhealthy_containers_and_gate_readiness_and_runtime_classes_pick_the_runtime() {
-    let s = Server::start_with_agent(&[
-        "--node-name",
-        "prober",
-        "--cni-bridge",
-        "sktest-p",
-        "--cluster-cidr",
-        "10.80.0.0/16",
-    ]);
-    eventually("the node Ready", || ready(&s, "prober"));
-    import_busybox(s.dir.path());
+    let s = one_node_cluster("prober", "sktest-p", "10.80.0.0/16");
     s.apply_ok(&["apply", "-f", "-"], PROBED);
     let status = |name: &str, path: &str| {
         field(
@@ -437,10 +428,6 @@ fn probes_restart_unhealthy_containers_and_gate_readiness_and_runtime_classes_pi
     );
     assert_eq!(field(&s, "noclass", ".status.phase"), "Pending");
     s.ok(&["delete", "pod", "oncrun", "noclass", "--timeout=60s"]);
-    drop(s);
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", "sktest-p"])
-        .status();
 }
 
 /// The CRI runtime handler of the pod sandbox with `uid` (from its verbose status).

@@ -5,8 +5,8 @@
 //! plugins (`.ci/run` installs them).
 
 mod common;
-use common::pods::{field, import_busybox, ready};
-use common::{eventually, Server};
+use common::eventually;
+use common::pods::{field, one_node_cluster};
 
 const POD: &str = "apiVersion: v1
 kind: Pod
@@ -61,16 +61,7 @@ spec:
 
 #[test]
 fn volumes_show_their_sources_and_follow_updates() {
-    let s = Server::start_with_agent(&[
-        "--node-name",
-        "vols",
-        "--cni-bridge",
-        "sktest-v",
-        "--cluster-cidr",
-        "10.81.0.0/16",
-    ]);
-    eventually("the node Ready", || ready(&s, "vols"));
-    import_busybox(s.dir.path());
+    let s = one_node_cluster("vols", "sktest-v", "10.81.0.0/16");
     s.ok(&[
         "create",
         "configmap",
@@ -269,8 +260,4 @@ fn volumes_show_their_sources_and_follow_updates() {
         host_dir.join("f").exists(),
         "hostPath content is the node's, it stays"
     );
-    drop(s);
-    let _ = std::process::Command::new("ip")
-        .args(["link", "del", "sktest-v"])
-        .status();
 }

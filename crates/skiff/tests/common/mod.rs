@@ -20,6 +20,8 @@ pub struct Server {
     /// Whether the server runs its embedded node agent (by default tests pass
     /// `--disable-agent`: a control plane only).
     pub embedded_agent: bool,
+    /// The pod bridge of its agent, removed on drop.
+    pub bridge: Option<String>,
 }
 
 pub fn kubectl_bin() -> String {
@@ -51,6 +53,7 @@ impl Server {
             log: dir.path().join("server.log"),
             dir,
             embedded_agent,
+            bridge: None,
         };
         s.launch(extra);
         s
@@ -258,6 +261,9 @@ impl Drop for Server {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some(b) = &self.bridge {
+            let _ = Command::new("ip").args(["link", "del", b]).status();
         }
     }
 }

@@ -96,3 +96,33 @@ pub fn sandbox_count(socket: &Path) -> Option<usize> {
         Some(list.into_inner().items.len())
     })
 }
+
+/// The events about `pod` as `reason: message` lines (what `kubectl describe` lists).
+pub fn events(s: &Server, pod: &str) -> String {
+    s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={pod}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ])
+}
+
+/// A one-machine cluster for pod tests: a server whose embedded agent is node `node`, with
+/// its own pod bridge and cluster CIDR (tests run side by side on one host), Ready, with the
+/// test image imported. The bridge is removed when the server is dropped.
+pub fn one_node_cluster(node: &str, bridge: &str, cluster_cidr: &str) -> Server {
+    let mut s = Server::start_with_agent(&[
+        "--node-name",
+        node,
+        "--cni-bridge",
+        bridge,
+        "--cluster-cidr",
+        cluster_cidr,
+    ]);
+    s.bridge = Some(bridge.to_string());
+    super::eventually("the node Ready", || ready(&s, node));
+    import_busybox(s.dir.path());
+    s
+}
