@@ -376,16 +376,7 @@ fn the_agent_runs_pods_restarts_crashing_ones_and_cleans_up_deleted_ones() {
     );
     assert_eq!(field(&s, "web", ".status.phase"), "Running");
     // The kubelet's events, as `kubectl describe` shows them.
-    let events = |pod: &str| {
-        s.ok(&[
-            "get",
-            "events",
-            "--field-selector",
-            &format!("involvedObject.name={pod}"),
-            "-o",
-            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
-        ])
-    };
+    let events = |pod: &str| common::pods::events(&s, pod);
     eventually("Created and Started events", || {
         let e = events("web");
         e.contains("Created: Created container: main")
