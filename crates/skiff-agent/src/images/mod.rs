@@ -129,12 +129,24 @@ pub async fn present(cri: &mut Cri, image: &str) -> Result<bool, ImageError> {
     Ok(size(cri, image).await?.is_some())
 }
 
-/// Pulls `image` through CRI (no credentials yet).
-pub async fn pull(cri: &mut Cri, image: &str) -> Result<(), tonic::Status> {
+/// Pulls `image` through CRI, with registry `credentials` if the pod has some.
+pub async fn pull(
+    cri: &mut Cri,
+    image: &str,
+    credentials: Option<&crate::podsync::pull_secrets::Credentials>,
+) -> Result<(), tonic::Status> {
+    let auth = credentials.map(|c| k8s_cri::v1::AuthConfig {
+        username: c.username.clone(),
+        password: c.password.clone(),
+        auth: c.auth.clone(),
+        // Left empty: the credentials were already matched to the image's registry, and
+        // containerd parses a set address as a URL (`127.0.0.1:5000` would not parse).
+        ..Default::default()
+    });
     cri.images
         .pull_image(PullImageRequest {
             image: Some(spec(image)),
-            auth: None,
+            auth,
             sandbox_config: None,
         })
         .await

@@ -399,6 +399,61 @@ impl PodWorker {
 
     /// Pulls `image` for container `name` of `pod` if its pull policy asks, with the kubelet's
     /// Pulling/Pulled/Failed events.
+    /// Registry credentials for `image` from the pod's imagePullSecrets; a secret that
+    /// cannot be read is an event, and the pull goes on without it (like the kubelet).
+    async fn pull_credentials(
+        &self,
+        pod: &Pod,
+        container: &str,
+        image: &str,
+    ) -> Option<podsync::pull_secrets::Credentials> {
+        use k8s_openapi::api::core::v1::Secret;
+        let names: Vec<String> = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.image_pull_secrets.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        let api: Api<Secret> =
+            Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
+        let mut secrets = Vec::new();
+        let mut missing = Vec::new();
+        for n in names {
+            match api.get_opt(&n).await {
+                Ok(Some(s)) => secrets.push((
+                    s.type_.unwrap_or_default(),
+                    s.data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.0))
+                        .collect(),
+                )),
+                _ => missing.push(n),
+            }
+        }
+        if !missing.is_empty() {
+            let msg = format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                missing.join(", ")
+            );
+            self.event(
+                pod,
+                container,
+                events::WARNING,
+                "FailedToRetrieveImagePullSecret",
+                &msg,
+            )
+            .await;
+        }
+        podsync::pull_secrets::credentials(image, &secrets)
+    }
+
     async fn ensure_image(
         &mut self,
         pod: &Pod,
@@ -430,7 +485,8 @@ impl PodWorker {
         let msg = format!("Pulling image \"{image}\"");
         self.event(pod, name, events::NORMAL, "Pulling", &msg).await;
         let started = std::time::Instant::now();
-        let pulled = crate::images::pull(&mut self.cri, image).await;
+        let credentials = self.pull_credentials(pod, name, image).await;
+        let pulled = crate::images::pull(&mut self.cri, image, credentials.as_ref()).await;
         match pulled {
             Ok(_) => {
                 let took = started.elapsed();

@@ -11,6 +11,7 @@
 
 pub mod env;
 pub mod probes;
+pub mod pull_secrets;
 pub mod resources;
 pub mod security;
 #[cfg(test)]
