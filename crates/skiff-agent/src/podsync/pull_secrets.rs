@@ -146,10 +146,10 @@ mod tests {
             r#"{"auths": {"127.0.0.1:5000": {"username": "u", "password": "p", "auth": "dTpw"},
                           "https://index.docker.io/v1/": {"auth": "aHViOnNlY3JldA=="}}}"#,
         );
-        let c = credentials("127.0.0.1:5000/test/busybox:v1", &[cfg.clone()]).unwrap();
+        let c = credentials("127.0.0.1:5000/test/busybox:v1", std::slice::from_ref(&cfg)).unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
         // only an auth field: decoded; Docker Hub under its v1 URL
-        let hub = credentials("nginx:1.25", &[cfg.clone()]).unwrap();
+        let hub = credentials("nginx:1.25", std::slice::from_ref(&cfg)).unwrap();
         assert_eq!(
             (hub.username.as_str(), hub.password.as_str()),
             ("hub", "secret")
