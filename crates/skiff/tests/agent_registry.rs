@@ -123,7 +123,13 @@ fn images_are_pulled_from_a_registry_with_the_pods_pull_secret() {
             std::time::Instant::now() < deadline,
             "withcreds not running: {}\n{}",
             events(&s, "withcreds"),
-            s.ok(&["get", "pod", "withcreds", "-o", "jsonpath={.status.containerStatuses}"])
+            s.ok(&[
+                "get",
+                "pod",
+                "withcreds",
+                "-o",
+                "jsonpath={.status.containerStatuses}"
+            ])
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
