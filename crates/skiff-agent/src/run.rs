@@ -102,6 +102,18 @@ pub struct NodeOptions {
     #[arg(long, value_name = "SECONDS", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub node_lease_duration: u64,
 
+    /// Image garbage collection starts when the image filesystem is used above this percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_high_threshold: u8,
+
+    /// ... and removes unused images until usage is below this percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_low_threshold: u8,
+
+    /// Unused images younger than this are never removed, e.g. `2m`, `30s`.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub minimum_image_ttl_duration: Duration,
+
     /// Port of the agent's HTTPS endpoint the API server reaches for logs, exec, attach and
     /// port-forward (0 picks a free port; it is published in the Node's daemonEndpoints).
     #[arg(long, value_name = "PORT", default_value_t = 10250)]
@@ -120,6 +132,19 @@ fn parse_millis(s: &str) -> Result<u64, String> {
 
 fn parse_bytes(s: &str) -> Result<u64, String> {
     parse_quantity(s).map(|n| u64::try_from((n + 999_999_999) / 1_000_000_000).unwrap_or(u64::MAX))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 2m, 1h)"))?;
+    Ok(match unit {
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{s:?} is not a duration (e.g. 30s, 2m, 1h)")),
+    })
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -155,6 +180,9 @@ impl NodeOptions {
         }
     }
 }
+
+/// How often image garbage collection looks at the disk.
+const IMAGE_GC_PERIOD: Duration = Duration::from_secs(10);
 
 /// Imports the sandbox image (built from busybox) if containerd lacks it, then every archive
 /// dropped into `<agent dir>/images/`.
@@ -216,6 +244,13 @@ pub async fn run(
     args: NodeOptions,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    if args.image_gc_low_threshold > args.image_gc_high_threshold {
+        anyhow::bail!(
+            "--image-gc-low-threshold ({}) must not be above --image-gc-high-threshold ({})",
+            args.image_gc_low_threshold,
+            args.image_gc_high_threshold
+        );
+    }
     let agent_dir = data_dir.join("agent");
     std::fs::create_dir_all(&agent_dir)
         .with_context(|| format!("creating {}", agent_dir.display()))?;
@@ -230,6 +265,44 @@ pub async fn run(
             let c = Containerd::start(Layout::under(&agent_dir), args.containerd.clone()).await?;
             let socket = c.socket().to_path_buf();
             prepare_images(&args, &socket, &agent_dir).await?;
+            let mut gc = crate::images::gc::Collector::new(
+                crate::images::gc::Policy {
+                    high_percent: args.image_gc_high_threshold,
+                    low_percent: args.image_gc_low_threshold,
+                    min_age: args.minimum_image_ttl_duration,
+                },
+                Layout::under(&agent_dir).root,
+                crate::containerd::config::SANDBOX_IMAGE.to_string(),
+            );
+            let mut gc_cri = crate::cri::Cri::connect(&socket).await?;
+            let mut gc_stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(IMAGE_GC_PERIOD) => {}
+                        _ = crate::stopped(&mut gc_stop) => return,
+                    }
+                    match gc.collect(&mut gc_cri).await {
+                        Ok(removed) if !removed.is_empty() => {
+                            tracing::info!(
+                                ?removed,
+                                "image garbage collection removed unused images"
+                            )
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "image garbage collection failed"),
+                    }
+                }
+            });
+            let images = agent_dir.join("images");
+            tokio::spawn(crate::images::watch_dir(
+                args.ctr.clone(),
+                socket.clone(),
+                images.clone(),
+                crate::images::seen_now(&images),
+                Duration::from_secs(5),
+                stop.clone(),
+            ));
             (socket, Some(tokio::spawn(c.supervise(stop.clone()))))
         }
     };
@@ -304,5 +377,8 @@ mod tests {
             .contains("not a non-negative quantity"));
         assert_eq!(parse_label("a=b"), Ok(("a".into(), "b".into())));
         assert!(parse_label("=b").is_err());
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
     }
 }

@@ -15,8 +15,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub(crate) struct ServerProcess {
     pub(crate) child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub(crate) kubeconfig: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    /// The server's data directory.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
 }
 
 impl Drop for ServerProcess {
@@ -61,7 +68,7 @@ pub(crate) async fn start(args: &Args, extra: &[&str]) -> Result<(ServerProcess,
         })?;
     let mut proc_ = ServerProcess {
         child,
-        _dir: dir,
+        dir,
         kubeconfig,
     };
     loop {

@@ -4,6 +4,7 @@
 
 mod apiserver;
 mod measure;
+mod pods;
 mod scale;
 
 use clap::Parser;
@@ -25,7 +26,8 @@ pub struct Args {
     /// Concurrent watchers for the watch-latency phase.
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
-    /// Which benchmark: `apiserver` (issue 2) or `scale` (scheduling with simulated nodes).
+    /// Which benchmark: `apiserver` (issue 2), `scale` (scheduling with simulated nodes) or
+    /// `pods` (the node agent with a real containerd; needs root).
     #[arg(long, default_value = "apiserver")]
     pub suite: String,
     /// `scale`: simulated nodes.
@@ -46,8 +48,9 @@ async fn main() {
     let (result, section) = match args.suite.as_str() {
         "apiserver" => (apiserver::run(&args).await, "apiserver".to_string()),
         "scale" => (scale::run(&args).await, format!("scale-{}", args.nodes)),
+        "pods" => (pods::run(&args).await, "pods".to_string()),
         other => {
-            eprintln!("skiff-bench: unknown --suite {other:?} (use apiserver or scale)");
+            eprintln!("skiff-bench: unknown --suite {other:?} (use apiserver, scale or pods)");
             std::process::exit(2);
         }
     };

@@ -6,7 +6,7 @@
 
 mod common;
 use common::eventually;
-use common::pods::{events, field, one_node_cluster};
+use common::pods::{busybox_pod, events, field, images, one_node_cluster, one_node_cluster_with};
 use std::process::{Child, Command, Stdio};
 
 /// A docker-registry process, killed on drop.
@@ -165,4 +165,89 @@ fn images_are_pulled_from_a_registry_with_the_pods_pull_secret() {
         "nosecret",
         "--timeout=60s",
     ]);
+
+    // an archive dropped into <data-dir>/agent/images/ while the agent runs is imported
+    let dropped = skiff_agent::images::oci::busybox(
+        "skiff.test/dropped:v1",
+        std::fs::read("/bin/busybox").unwrap(),
+        &["sh"],
+        vec!["/bin/sh".into()],
+    );
+    let tmp = dir.join("dropped.tar.part");
+    std::fs::write(&tmp, skiff_agent::images::oci::archive(&dropped).unwrap()).unwrap();
+    let images_dir = s.dir.path().join("agent/images");
+    std::fs::create_dir_all(&images_dir).unwrap();
+    std::fs::rename(&tmp, images_dir.join("dropped.tar")).unwrap();
+    eventually("the dropped archive imported", || {
+        images(s.dir.path(), &["ls"]).contains("skiff.test/dropped")
+    });
+}
+
+#[test]
+fn unused_images_are_garbage_collected_above_the_threshold() {
+    // Thresholds of 0%: the disk always counts as full, every unused image goes.
+    let s = one_node_cluster_with(
+        "gc",
+        "sktest-k",
+        "10.87.0.0/16",
+        &[
+            "--image-gc-high-threshold",
+            "0",
+            "--image-gc-low-threshold",
+            "0",
+            "--minimum-image-ttl-duration",
+            "0s",
+        ],
+    );
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        &busybox_pod("user", "Always", "sleep 3600"),
+    );
+    eventually("the pod running", || {
+        field(&s, "user", ".status.phase") == "Running"
+    });
+    let unused = skiff_agent::images::oci::busybox(
+        "skiff.test/unused:v1",
+        std::fs::read("/bin/busybox").unwrap(),
+        &["true"],
+        vec!["/bin/true".into()],
+    );
+    let archive = s.dir.path().join("unused.tar");
+    std::fs::write(
+        &archive,
+        skiff_agent::images::oci::archive(&unused).unwrap(),
+    )
+    .unwrap();
+    images(s.dir.path(), &["import", archive.to_str().unwrap()]);
+    eventually("the unused image removed", || {
+        !images(s.dir.path(), &["ls"]).contains("skiff.test/unused")
+    });
+    let left = images(s.dir.path(), &["ls"]);
+    assert!(
+        left.contains("skiff.test/busybox"),
+        "the image in use was removed: {left}"
+    );
+    assert!(
+        left.contains("registry.k8s.io/pause"),
+        "the sandbox image was removed: {left}"
+    );
+    // bad thresholds are one clear line
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args([
+            "agent",
+            "--image-gc-high-threshold",
+            "50",
+            "--image-gc-low-threshold",
+            "60",
+            "--data-dir",
+        ])
+        .arg(s.dir.path().join("never"))
+        .arg("--kubeconfig")
+        .arg(&s.kubeconfig)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--image-gc-low-threshold (60) must not be above"));
+    s.ok(&["delete", "pod", "user", "--timeout=60s"]);
 }

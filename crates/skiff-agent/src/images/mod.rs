@@ -6,6 +6,7 @@
 //! namespace where CRI looks.
 
 pub mod command;
+pub mod gc;
 pub mod oci;
 
 use crate::containerd::config::SANDBOX_IMAGE;
@@ -197,6 +198,74 @@ pub async fn import_dir(ctr: &Path, socket: &Path, dir: &Path) -> Vec<PathBuf> {
     done
 }
 
+/// A `*.tar` in the images directory as last seen: modification time and size.
+pub type Seen = std::collections::HashMap<PathBuf, (std::time::SystemTime, u64)>;
+
+/// PURE — of the archives in a listing (path, mtime, size), those not seen before or changed
+/// since (a copy still in progress is retried once it changed again).
+pub fn new_archives(
+    listing: &[(PathBuf, std::time::SystemTime, u64)],
+    seen: &Seen,
+) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = listing
+        .iter()
+        .filter(|(p, m, s)| {
+            p.extension().is_some_and(|e| e == "tar") && seen.get(p) != Some(&(*m, *s))
+        })
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+fn listing(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime, u64)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.path(), m.modified().ok()?, m.len()))
+        })
+        .collect()
+}
+
+/// Imports archives dropped into `dir` while the agent runs: every `every`, the new or
+/// changed `*.tar` files (those in `seen` were handled already), until `stop`.
+pub async fn watch_dir(
+    ctr: PathBuf,
+    socket: PathBuf,
+    dir: PathBuf,
+    mut seen: Seen,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = crate::stopped(&mut stop) => return,
+        }
+        let now = listing(&dir);
+        for f in new_archives(&now, &seen) {
+            match import(&ctr, &socket, &f).await {
+                Ok(()) => eprintln!("skiff agent: imported {}", f.display()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an image archive (retried when it changes)")
+                }
+            }
+        }
+        seen = now.into_iter().map(|(p, m, s)| (p, (m, s))).collect();
+    }
+}
+
+/// What the images directory holds now (to start [`watch_dir`] from).
+pub fn seen_now(dir: &Path) -> Seen {
+    listing(dir)
+        .into_iter()
+        .map(|(p, m, s)| (p, (m, s)))
+        .collect()
+}
+
 /// The images CRI has.
 pub async fn list(cri: &mut Cri) -> Result<Vec<ImageInfo>, ImageError> {
     let r = cri
@@ -276,6 +345,34 @@ fn human_size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_new_or_changed_archives_are_imported() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = |s| UNIX_EPOCH + Duration::from_secs(s);
+        let a = PathBuf::from("/d/a.tar");
+        let listing = vec![
+            (a.clone(), t(1), 10),
+            (PathBuf::from("/d/b.tar"), t(2), 20),
+            (PathBuf::from("/d/notes.txt"), t(3), 1),
+        ];
+        let mut seen = Seen::new();
+        assert_eq!(
+            new_archives(&listing, &seen),
+            vec![a.clone(), PathBuf::from("/d/b.tar")]
+        );
+        seen.insert(a.clone(), (t(1), 10));
+        assert_eq!(
+            new_archives(&listing, &seen),
+            vec![PathBuf::from("/d/b.tar")]
+        );
+        seen.insert(a.clone(), (t(1), 5));
+        assert!(
+            new_archives(&listing, &seen).contains(&a),
+            "a changed archive is imported again"
+        );
+    }
+
     use super::*;
 
     #[test]

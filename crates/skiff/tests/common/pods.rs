@@ -113,14 +113,26 @@ pub fn events(s: &Server, pod: &str) -> String {
 /// its own pod bridge and cluster CIDR (tests run side by side on one host), Ready, with the
 /// test image imported. The bridge is removed when the server is dropped.
 pub fn one_node_cluster(node: &str, bridge: &str, cluster_cidr: &str) -> Server {
-    let mut s = Server::start_with_agent(&[
+    one_node_cluster_with(node, bridge, cluster_cidr, &[])
+}
+
+/// [`one_node_cluster`] with extra flags for `skiff server`.
+pub fn one_node_cluster_with(
+    node: &str,
+    bridge: &str,
+    cluster_cidr: &str,
+    extra: &[&str],
+) -> Server {
+    let mut flags = vec![
         "--node-name",
         node,
         "--cni-bridge",
         bridge,
         "--cluster-cidr",
         cluster_cidr,
-    ]);
+    ];
+    flags.extend_from_slice(extra);
+    let mut s = Server::start_with_agent(&flags);
     s.bridge = Some(bridge.to_string());
     super::eventually("the node Ready", || ready(&s, node));
     import_busybox(s.dir.path());
