@@ -11,8 +11,10 @@ use k8s_openapi::api::core::v1::{Container, HTTPGetAction, Pod, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 /// A failed probe run: the container, which probe, and upstream's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,17 +27,30 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Probe states by (CRI container id, kind).
+type Key = (String, Kind);
+
+/// Probe states by (CRI container id, kind). Probes run in background tasks, so a slow one
+/// (up to its timeoutSeconds) never delays the other pods; their results land here and wake
+/// the pod worker.
 #[derive(Debug, Default)]
 pub struct Prober {
-    states: HashMap<(String, Kind), ProbeState>,
+    states: Arc<Mutex<HashMap<Key, ProbeState>>>,
+    running: Arc<Mutex<HashSet<Key>>>,
+    /// Failed runs not reported yet, by pod uid.
+    failures: Arc<Mutex<HashMap<String, Vec<Failure>>>>,
+    wake: Arc<Notify>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The container `name` of `pod` (a main container, or a sidecar init container).
 fn spec<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
-    pod.spec
-        .as_ref()?
-        .containers
+    let s = pod.spec.as_ref()?;
+    s.containers
         .iter()
+        .chain(s.init_containers.iter().flatten())
         .find(|c| c.name == name)
 }
 
@@ -49,9 +64,18 @@ fn started_at(c: &ContainerView) -> Option<Timestamp> {
 }
 
 impl Prober {
+    /// A prober that wakes `wake` when a result arrives.
+    pub fn new(wake: Arc<Notify>) -> Self {
+        Prober {
+            wake,
+            ..Default::default()
+        }
+    }
+
     fn state(&self, id: &str) -> impl Fn(Kind) -> Option<ProbeState> + '_ {
+        let states = lock(&self.states).clone();
         let id = id.to_string();
-        move |k| self.states.get(&(id.clone(), k)).cloned()
+        move |k| states.get(&(id.clone(), k)).cloned()
     }
 
     /// The verdicts for the running containers of `pod` that have probes.
@@ -69,40 +93,61 @@ impl Prober {
             .collect()
     }
 
-    /// Runs the probes that are due for the pod `obs` shows; returns the failed runs.
-    pub async fn probe(&mut self, cri: &mut Cri, obs: &Observed<'_>) -> Vec<Failure> {
+    /// Starts the probes that are due for the pod `obs` shows (unless one is still running)
+    /// and returns the failed runs finished since the last call.
+    pub fn probe(&mut self, cri: &Cri, obs: &Observed<'_>) -> Vec<Failure> {
+        let uid = obs.pod.metadata.uid.clone().unwrap_or_default();
         let ip = obs
             .sandboxes
             .first()
             .map(|s| s.ip.clone())
             .unwrap_or_default();
-        let mut failures = Vec::new();
         for c in &obs.containers {
             let (Some(started), Some(s)) = (started_at(c), spec(obs.pod, &c.name)) else {
                 continue;
             };
             for kind in probes::to_run(s, self.state(&c.id), started, obs.now) {
-                let Some(p) = kind.of(s) else { continue };
-                let outcome = run(cri, p, s, &c.id, &ip).await;
                 let key = (c.id.clone(), kind);
-                let before = self.states.get(&key).cloned().unwrap_or_default();
-                let after = probes::record(p, &before, outcome.is_ok(), Timestamp::now());
-                self.states.insert(key, after);
-                if let Err(message) = outcome {
-                    failures.push(Failure {
-                        container: c.name.clone(),
-                        kind,
-                        message,
-                    });
+                if !lock(&self.running).insert(key.clone()) {
+                    continue;
                 }
+                let (mut cri, spec, ip, uid) = (cri.clone(), s.clone(), ip.clone(), uid.clone());
+                let (states, running, failures, wake) = (
+                    self.states.clone(),
+                    self.running.clone(),
+                    self.failures.clone(),
+                    self.wake.clone(),
+                );
+                tokio::spawn(async move {
+                    let Some(p) = kind.of(&spec) else { return };
+                    let outcome = run(&mut cri, p, &spec, &key.0, &ip).await;
+                    {
+                        let mut st = lock(&states);
+                        let before = st.get(&key).cloned().unwrap_or_default();
+                        st.insert(
+                            key.clone(),
+                            probes::record(p, &before, outcome.is_ok(), Timestamp::now()),
+                        );
+                    }
+                    if let Err(message) = outcome {
+                        lock(&failures).entry(uid).or_default().push(Failure {
+                            container: spec.name.clone(),
+                            kind,
+                            message,
+                        });
+                    }
+                    lock(&running).remove(&key);
+                    wake.notify_one();
+                });
             }
         }
-        failures
+        lock(&self.failures).remove(&uid).unwrap_or_default()
     }
 
-    /// Forgets containers that no longer exist.
-    pub fn retain(&mut self, live: &HashSet<String>) {
-        self.states.retain(|(id, _), _| live.contains(id));
+    /// Forgets containers (and pods) that no longer exist.
+    pub fn retain(&mut self, live: &HashSet<String>, pods: &HashSet<String>) {
+        lock(&self.states).retain(|(id, _), _| live.contains(id));
+        lock(&self.failures).retain(|uid, _| pods.contains(uid));
     }
 }
 

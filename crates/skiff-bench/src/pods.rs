@@ -238,8 +238,8 @@ pub async fn run(args: &Args) -> Result<String> {
          | agent RSS idle | {:.1} MiB |\\n\\
          | agent RSS with {BURST} pods | {:.1} MiB |\\n\\
          | containerd RSS idle / with {BURST} pods | {:.1} / {:.1} MiB |\\n",
-        ms(percentile(&startup, 0.50)),
-        ms(percentile(&startup, 0.99)),
+        ms(percentile(&startup, 50.0)),
+        ms(percentile(&startup, 99.0)),
         ms(burst),
         BURST as f64 / burst.as_secs_f64(),
         agent_idle,

@@ -90,10 +90,11 @@ impl PodWorker {
         pods_dir: PathBuf,
         storage_dir: PathBuf,
     ) -> Self {
+        let wake = Arc::new(Notify::new());
         PodWorker {
             events: Arc::new(events::Recorder::new(client.clone(), node.clone())),
             stopping: Default::default(),
-            wake: Arc::new(Notify::new()),
+            wake: wake.clone(),
             volumes: crate::volumes::VolumeManager::new(client.clone(), pods_dir, storage_dir),
             client,
             cri,
@@ -105,7 +106,7 @@ impl PodWorker {
             node_memory_bytes: i64::try_from(machine.memory_total).unwrap_or(i64::MAX),
             log_dir,
             pull_failures: HashMap::new(),
-            prober: Default::default(),
+            prober: crate::prober::Prober::new(wake),
             live_containers: HashSet::new(),
             volume_dirs: HashMap::new(),
         }
@@ -154,7 +155,7 @@ impl PodWorker {
                 }
             }
             let live = std::mem::take(&mut self.live_containers);
-            self.prober.retain(&live);
+            self.prober.retain(&live, &uids);
             if let Err(e) = self.remove_orphans(&uids).await {
                 tracing::debug!(error = %e, "removing orphaned sandboxes failed");
             }
@@ -172,7 +173,7 @@ impl PodWorker {
     async fn sync(&mut self, pod: &Pod, waiting: &mut Waiting) -> anyhow::Result<()> {
         let mut obs = self.observe(pod, waiting.clone()).await?;
         if pod.metadata.deletion_timestamp.is_none() {
-            for f in self.prober.probe(&mut self.cri, &obs).await {
+            for f in self.prober.probe(&self.cri, &obs) {
                 let msg = format!("{} probe failed: {}", f.kind.title(), f.message);
                 self.event(pod, &f.container, events::WARNING, "Unhealthy", &msg)
                     .await;
