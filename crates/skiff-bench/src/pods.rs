@@ -229,15 +229,15 @@ pub async fn run(args: &Args) -> Result<String> {
     drop(agent);
 
     Ok(format!(
-        "Node agent (`skiff agent` with its own containerd 1.6 + runc, one node, a local \\
-         busybox image; control plane `skiff server --disable-agent` in another process):\\n\\n\\
-         | measure | value |\\n|---|---|\\n\\
-         | pod create → Running (watch), {SEQUENTIAL} pods one at a time, p50 | {} |\\n\\
-         | same, p99 | {} |\\n\\
-         | burst of {BURST} pods (a full node) → all Running | {} ({:.1} pods/s) |\\n\\
-         | agent RSS idle | {:.1} MiB |\\n\\
-         | agent RSS with {BURST} pods | {:.1} MiB |\\n\\
-         | containerd RSS idle / with {BURST} pods | {:.1} / {:.1} MiB |\\n",
+        "Node agent (`skiff agent` with its own containerd 1.6 + runc, one node, a local busybox \
+         image; control plane `skiff server --disable-agent` in another process):\n\n\
+         | measure | value |\n|---|---|\n\
+         | pod create → Running (watch), {SEQUENTIAL} pods one at a time, p50 | {} |\n\
+         | same, p99 | {} |\n\
+         | burst of {BURST} pods (a full node) → all Running | {} ({:.1} pods/s) |\n\
+         | agent RSS idle | {:.1} MiB |\n\
+         | agent RSS with {BURST} pods | {:.1} MiB |\n\
+         | containerd RSS idle / with {BURST} pods | {:.1} / {:.1} MiB |",
         ms(percentile(&startup, 50.0)),
         ms(percentile(&startup, 99.0)),
         ms(burst),

@@ -54,7 +54,9 @@ pub struct ImageInfo {
     pub size: u64,
 }
 
-/// The sandbox image ([`SANDBOX_IMAGE`]): busybox's `sleep` forever.
+/// The sandbox image ([`SANDBOX_IMAGE`]): busybox's `sleep` forever. It carries a shell
+/// and a few tools too, so a first pod can run without any registry
+/// (`kubectl run box --image=registry.k8s.io/pause:3.6 --command -- sh -c '…'`).
 pub fn pause_image(busybox: &Path) -> Result<oci::Image, ImageError> {
     let data = std::fs::read(busybox).map_err(|source| ImageError::File {
         path: busybox.to_path_buf(),
@@ -63,7 +65,10 @@ pub fn pause_image(busybox: &Path) -> Result<oci::Image, ImageError> {
     Ok(oci::busybox(
         SANDBOX_IMAGE,
         data,
-        &["sleep"],
+        &[
+            "sleep", "sh", "echo", "cat", "ls", "date", "env", "ps", "hostname", "id", "wget",
+            "httpd", "tar", "mkdir", "rm",
+        ],
         vec!["/bin/sleep".into(), "2147483647".into()],
     ))
 }

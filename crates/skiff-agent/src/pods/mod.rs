@@ -30,6 +30,9 @@ const LABEL_CONTAINER: &str = "io.kubernetes.container.name";
 /// Marks sandboxes this agent made, so only those are garbage-collected.
 const LABEL_MANAGED: &str = "skiff.dev/managed-by";
 
+/// Plan → act → observe rounds in one sync of a pod.
+const SYNC_ROUNDS: usize = 4;
+
 /// How often every pod is synced even without events.
 const RESYNC: Duration = Duration::from_secs(1);
 /// How often local-path directories without a volume are removed.
@@ -182,72 +185,96 @@ impl PodWorker {
         }
         self.live_containers
             .extend(obs.containers.iter().map(|c| c.id.clone()));
-        let mut ops = podsync::plan(&obs);
-        if pod.metadata.deletion_timestamp.is_none() {
-            let starting = ops
-                .iter()
-                .any(|o| matches!(o, Op::RunSandbox | Op::StartContainer { .. }));
-            if let Err(e) = self.ensure_volumes(pod, &obs, starting).await {
-                self.event(pod, "", events::WARNING, "FailedMount", &e.event_message())
-                    .await;
-                // Nothing starts before its volumes are set up.
-                ops.retain(|o| !matches!(o, Op::RunSandbox | Op::StartContainer { .. }));
+        // A few rounds of plan → act → observe in one sync: a new pod goes from no sandbox to
+        // running containers without waiting for the next wake-up.
+        let mut acted = false;
+        for round in 0..SYNC_ROUNDS {
+            if round > 0 {
+                obs = self.observe(pod, waiting.clone()).await?;
+                obs.probes = self.prober.verdicts(pod, &obs.containers);
+                self.live_containers
+                    .extend(obs.containers.iter().map(|c| c.id.clone()));
             }
-        }
-        let acted = !ops.is_empty();
-        let mut stopping = false;
-        for op in ops {
-            // What follows a stop (removing the sandbox, finishing a deletion) waits for it.
-            if stopping && !matches!(op, Op::StopContainer { .. }) {
+            let mut ops = podsync::plan(&obs);
+            let mut unmounted = false;
+            if pod.metadata.deletion_timestamp.is_none() {
+                let starting = ops
+                    .iter()
+                    .any(|o| matches!(o, Op::RunSandbox | Op::StartContainer { .. }));
+                if let Err(e) = self.ensure_volumes(pod, &obs, starting).await {
+                    self.event(pod, "", events::WARNING, "FailedMount", &e.event_message())
+                        .await;
+                    // Nothing starts before its volumes are set up.
+                    ops.retain(|o| !matches!(o, Op::RunSandbox | Op::StartContainer { .. }));
+                    unmounted = true;
+                }
+            }
+            if ops.is_empty() {
                 break;
             }
-            match op {
-                Op::FinishDeletion => {
-                    let api: Api<Pod> =
-                        Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-                    let dp = DeleteParams {
-                        grace_period_seconds: Some(0),
-                        preconditions: Some(Preconditions {
-                            uid: pod.uid(),
-                            resource_version: None,
-                        }),
-                        ..Default::default()
-                    };
-                    match api.delete(&pod.name_any(), &dp).await {
-                        Ok(_) => {}
-                        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    let uid = pod.uid().unwrap_or_default();
-                    self.volume_dirs.remove(&uid);
-                    self.volumes.remove(&uid);
-                    return Ok(());
+            acted = true;
+            let mut stopping = false;
+            let mut blocked = unmounted;
+            for op in ops {
+                // What follows a stop (removing the sandbox, finishing a deletion) waits for it.
+                if stopping && !matches!(op, Op::StopContainer { .. }) {
+                    break;
                 }
-                Op::StartContainer { name, attempt } => {
-                    match self.start_container(pod, &obs, &name, attempt).await {
-                        Ok(()) => {
-                            waiting.remove(&name);
+                match op {
+                    Op::FinishDeletion => {
+                        let api: Api<Pod> = Api::namespaced(
+                            self.client.clone(),
+                            &pod.namespace().unwrap_or_default(),
+                        );
+                        let dp = DeleteParams {
+                            grace_period_seconds: Some(0),
+                            preconditions: Some(Preconditions {
+                                uid: pod.uid(),
+                                resource_version: None,
+                            }),
+                            ..Default::default()
+                        };
+                        match api.delete(&pod.name_any(), &dp).await {
+                            Ok(_) => {}
+                            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                            Err(e) => return Err(e.into()),
                         }
-                        Err((reason, message)) => {
-                            tracing::warn!(pod = %pod.name_any(), container = %name, %reason, %message, "starting a container failed");
-                            waiting.insert(name, (reason, message));
+                        let uid = pod.uid().unwrap_or_default();
+                        self.volume_dirs.remove(&uid);
+                        self.volumes.remove(&uid);
+                        return Ok(());
+                    }
+                    Op::StartContainer { name, attempt } => {
+                        match self.start_container(pod, &obs, &name, attempt).await {
+                            Ok(()) => {
+                                waiting.remove(&name);
+                            }
+                            Err((reason, message)) => {
+                                tracing::warn!(pod = %pod.name_any(), container = %name, %reason, %message, "starting a container failed");
+                                waiting.insert(name, (reason, message));
+                                blocked = true;
+                                break;
+                            }
+                        }
+                    }
+                    Op::RunSandbox => {
+                        if let Err(why) = self.run_sandbox(pod, &obs).await {
+                            let msg = format!("Failed to create pod sandbox: {why}");
+                            self.event(pod, "", events::WARNING, "FailedCreatePodSandBox", &msg)
+                                .await;
+                            blocked = true;
                             break;
                         }
                     }
-                }
-                Op::RunSandbox => {
-                    if let Err(why) = self.run_sandbox(pod, &obs).await {
-                        let msg = format!("Failed to create pod sandbox: {why}");
-                        self.event(pod, "", events::WARNING, "FailedCreatePodSandBox", &msg)
-                            .await;
-                        break;
+                    Op::StopContainer { id, grace_secs } => {
+                        stopping = true;
+                        self.stop_in_background(pod, &obs, id, grace_secs).await;
                     }
+                    other => self.act(other).await?,
                 }
-                Op::StopContainer { id, grace_secs } => {
-                    stopping = true;
-                    self.stop_in_background(pod, &obs, id, grace_secs).await;
-                }
-                other => self.act(other).await?,
+            }
+            if stopping || blocked {
+                break;
             }
         }
         let obs = if acted {

@@ -303,12 +303,31 @@ pub(crate) async fn port_forward(
             &format!("pod {ns}/{name} has no running sandbox on this node"),
         );
     };
+    // WebSocket clients name the ports in the query (`?ports=8080`); SPDY clients name them
+    // per stream. Both reach the runtime: in the CRI request and on the streaming URL.
+    let query = req.uri().query().map(str::to_string);
+    let ports: Vec<i32> = pairs(query.as_deref())
+        .iter()
+        .filter(|(k, _)| k == "ports" || k == "port")
+        .flat_map(|(_, v)| {
+            v.split(',')
+                .filter_map(|p| p.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
     let request = cri::PortForwardRequest {
         pod_sandbox_id: sandbox.id,
-        port: vec![],
+        port: ports,
     };
     match runtime.port_forward(request).await {
-        Ok(r) => forward_to(req, &r.into_inner().url).await,
+        Ok(r) => {
+            let mut url = r.into_inner().url;
+            if let Some(q) = query.filter(|q| !q.is_empty()) {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&q);
+            }
+            forward_to(req, &url).await
+        }
         Err(e) => runtime_error(&e),
     }
 }
