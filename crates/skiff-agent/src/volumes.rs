@@ -34,6 +34,7 @@ impl MountError {
 }
 
 /// The pods' volume directories of one node.
+#[derive(Clone)]
 pub struct VolumeManager {
     client: kube::Client,
     root: PathBuf,

@@ -30,6 +30,9 @@ const LABEL_CONTAINER: &str = "io.kubernetes.container.name";
 /// Marks sandboxes this agent made, so only those are garbage-collected.
 const LABEL_MANAGED: &str = "skiff.dev/managed-by";
 
+/// Workers syncing the node's pods side by side.
+const SHARDS: usize = 4;
+
 /// Plan → act → observe rounds in one sync of a pod.
 const SYNC_ROUNDS: usize = 4;
 
@@ -77,6 +80,10 @@ pub struct PodWorker {
             std::time::Instant,
         ),
     >,
+    /// This worker syncs the pods whose uid hashes to `shard` of `shards`; shard 0 also
+    /// removes what is left of pods that are gone.
+    shard: usize,
+    shards: usize,
 }
 
 type Waiting = BTreeMap<String, (String, String)>;
@@ -112,16 +119,52 @@ impl PodWorker {
             prober: crate::prober::Prober::new(wake),
             live_containers: HashSet::new(),
             volume_dirs: HashMap::new(),
+            shard: 0,
+            shards: 1,
         }
     }
 
-    /// Runs until `stop`.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// A worker for shard `shard` of `shards`, sharing this one's clients and settings.
+    fn fork(&self, shard: usize, shards: usize) -> PodWorker {
+        let wake = Arc::new(Notify::new());
+        PodWorker {
+            client: self.client.clone(),
+            cri: self.cri.clone(),
+            node: self.node.clone(),
+            host_ip: self.host_ip.clone(),
+            node_cpu_millis: self.node_cpu_millis,
+            node_memory_bytes: self.node_memory_bytes,
+            log_dir: self.log_dir.clone(),
+            pull_failures: HashMap::new(),
+            prober: crate::prober::Prober::new(wake.clone()),
+            events: self.events.clone(),
+            stopping: self.stopping.clone(),
+            wake,
+            live_containers: HashSet::new(),
+            volumes: self.volumes.clone(),
+            volume_dirs: HashMap::new(),
+            shard,
+            shards,
+        }
+    }
+
+    /// Whether pod `uid` belongs to this worker's shard.
+    fn mine(&self, uid: &str) -> bool {
+        // FNV-1a: stable and cheap; any even spread will do.
+        let h = uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        usize::try_from(h % self.shards.max(1) as u64).unwrap_or(0) == self.shard
+    }
+
+    /// Runs until `stop`: one watch of the node's pods, [`SHARDS`] workers syncing them
+    /// side by side (a slow start of one pod does not hold up the others).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let api: Api<Pod> = Api::all(self.client.clone());
         let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", self.node));
         let (reader, writer) = reflector::store();
-        let wake = self.wake.clone();
-        let w = wake.clone();
+        let workers: Vec<PodWorker> = (0..SHARDS).map(|i| self.fork(i, SHARDS)).collect();
+        let wakes: Vec<Arc<Notify>> = workers.iter().map(|w| w.wake.clone()).collect();
         let feed = tokio::spawn(async move {
             let mut events = watcher(api, cfg)
                 .default_backoff()
@@ -129,7 +172,9 @@ impl PodWorker {
                 .touched_objects()
                 .boxed();
             while events.next().await.is_some() {
-                w.notify_one();
+                for w in &wakes {
+                    w.notify_one();
+                }
             }
         });
         // Until the first list arrives, every sandbox would look orphaned.
@@ -137,6 +182,18 @@ impl PodWorker {
             r = reader.wait_until_ready() => if r.is_err() { feed.abort(); return; },
             _ = crate::stopped(&mut stop) => { feed.abort(); return; }
         }
+        futures::future::join_all(
+            workers
+                .into_iter()
+                .map(|w| w.sync_loop(reader.clone(), stop.clone())),
+        )
+        .await;
+        feed.abort();
+    }
+
+    /// Syncs this worker's pods on every change and every [`RESYNC`] until `stop`.
+    async fn sync_loop(mut self, reader: reflector::Store<Pod>, mut stop: watch::Receiver<bool>) {
+        let wake = self.wake.clone();
         let mut waiting: HashMap<String, Waiting> = HashMap::new();
         let mut last_storage_gc = std::time::Instant::now();
         loop {
@@ -152,6 +209,9 @@ impl PodWorker {
             self.live_containers.clear();
             for pod in pods {
                 let uid = pod.uid().unwrap_or_default();
+                if !self.mine(&uid) {
+                    continue;
+                }
                 let w = waiting.entry(uid).or_default();
                 if let Err(e) = self.sync(&pod, w).await {
                     tracing::warn!(pod = %pod.name_any(), error = %e, "pod sync failed");
@@ -159,17 +219,19 @@ impl PodWorker {
             }
             let live = std::mem::take(&mut self.live_containers);
             self.prober.retain(&live, &uids);
+            self.volume_dirs.retain(|uid, _| uids.contains(uid));
+            if self.shard != 0 {
+                continue;
+            }
             if let Err(e) = self.remove_orphans(&uids).await {
                 tracing::debug!(error = %e, "removing orphaned sandboxes failed");
             }
-            self.volume_dirs.retain(|uid, _| uids.contains(uid));
             self.volumes.remove_orphans(&uids);
             if last_storage_gc.elapsed() >= STORAGE_GC {
                 last_storage_gc = std::time::Instant::now();
                 self.volumes.collect_local_paths().await;
             }
         }
-        feed.abort();
     }
 
     /// One pod: observe, plan, act, report.
