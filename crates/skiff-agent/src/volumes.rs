@@ -417,13 +417,16 @@ impl VolumeManager {
         }
     }
 
-    /// Removes the volumes of pods not in `live`.
-    pub fn remove_orphans(&self, live: &HashSet<String>) {
-        for e in std::fs::read_dir(&self.root)
+    /// Removes the volumes of pods not in `live()` (asked after listing, so that a volume
+    /// set up meanwhile for a new pod is never mistaken for an orphan).
+    pub fn remove_orphans(&self, live: &(dyn Fn() -> HashSet<String> + Sync)) {
+        let entries: Vec<_> = std::fs::read_dir(&self.root)
             .into_iter()
             .flatten()
             .flatten()
-        {
+            .collect();
+        let live = live();
+        for e in entries {
             let uid = e.file_name().to_string_lossy().into_owned();
             if !live.contains(&uid) {
                 tracing::info!(pod_uid = %uid, "removing the volumes of a pod that is gone");

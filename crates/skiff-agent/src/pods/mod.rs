@@ -223,10 +223,15 @@ impl PodWorker {
             if self.shard != 0 {
                 continue;
             }
-            if let Err(e) = self.remove_orphans(&uids).await {
+            // Other workers create sandboxes and volumes meanwhile: what is left of a pod is
+            // judged against the cache as it is *after* listing (a sandbox or volume that
+            // exists was made for a pod already in the cache), never a stale copy.
+            let fresh =
+                || -> HashSet<String> { reader.state().iter().filter_map(|p| p.uid()).collect() };
+            if let Err(e) = self.remove_orphans(&fresh).await {
                 tracing::debug!(error = %e, "removing orphaned sandboxes failed");
             }
-            self.volumes.remove_orphans(&uids);
+            self.volumes.remove_orphans(&fresh);
             if last_storage_gc.elapsed() >= STORAGE_GC {
                 last_storage_gc = std::time::Instant::now();
                 self.volumes.collect_local_paths().await;
@@ -642,7 +647,10 @@ impl PodWorker {
     }
 
     /// Stops and removes sandboxes this agent made for pods that are gone.
-    async fn remove_orphans(&mut self, live: &HashSet<String>) -> Result<(), tonic::Status> {
+    async fn remove_orphans(
+        &mut self,
+        live: &(dyn Fn() -> HashSet<String> + Sync),
+    ) -> Result<(), tonic::Status> {
         let items = self
             .cri
             .runtime
@@ -658,6 +666,7 @@ impl PodWorker {
             .await?
             .into_inner()
             .items;
+        let live = live();
         for s in items {
             let uid = s.labels.get(LABEL_UID).cloned().unwrap_or_default();
             if !live.contains(&uid) {

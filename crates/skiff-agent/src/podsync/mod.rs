@@ -700,7 +700,11 @@ pub fn status(obs: &Observed<'_>) -> PodStatus {
     let phase = if deadline {
         "Failed"
     } else if obs.finished() {
-        let failed = init.iter().any(|s| exit_code(s).is_some_and(|c| c != 0))
+        // Sidecars are stopped when the pod is done: their exit codes do not count.
+        let failed = init
+            .iter()
+            .filter(|s| !sidecar(s))
+            .any(|s| exit_code(s).is_some_and(|c| c != 0))
             || main.iter().any(|s| exit_code(s).is_some_and(|c| c != 0));
         if failed {
             "Failed"

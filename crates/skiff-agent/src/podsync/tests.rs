@@ -359,6 +359,19 @@ fn a_sidecar_starts_before_the_rest_keeps_running_and_stops_when_the_pod_is_done
         }]
     );
     assert_eq!(status(&o).phase.as_deref(), Some("Succeeded"));
+    // killed by the stop, the sidecar's exit code does not fail the pod
+    let o = obs(
+        &p,
+        vec![sandbox(true)],
+        vec![
+            exited("proxy", 0, 137, 7),
+            exited("setup", 0, 0, 2),
+            exited("app", 0, 0, 5),
+        ],
+        8,
+    );
+    assert!(plan(&o).is_empty());
+    assert_eq!(status(&o).phase.as_deref(), Some("Succeeded"));
 }
 
 #[test]
