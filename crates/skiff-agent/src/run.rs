@@ -106,7 +106,7 @@ pub struct NodeOptions {
     #[arg(long, value_name = "PERCENT", default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub image_gc_high_threshold: u8,
 
-    /// ... and removes unused images until usage is below this percent.
+    /// Image garbage collection removes unused images until usage is below this percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub image_gc_low_threshold: u8,
 

@@ -34,8 +34,6 @@ pub struct ServerArgs {
     /// root and containerd, runc and the CNI plugins installed).
     #[arg(long)]
     disable_agent: bool,
-    #[command(flatten)]
-    agent: skiff_agent::NodeOptions,
     /// How often store history older than one interval is compacted, e.g. `5m`, `30s`
     /// (`0` never compacts). Watches can resume from within the kept history; older
     /// resourceVersions get 410 Gone.
@@ -60,6 +58,9 @@ pub struct ServerArgs {
     /// Where cluster state lives: `embedded` (a durable file under the data dir).
     #[arg(long, default_value = "embedded", value_name = "DATASTORE")]
     datastore: String,
+    /// The embedded node agent's flags (last: they open their own help heading).
+    #[command(flatten)]
+    agent: skiff_agent::NodeOptions,
 }
 
 fn default_data_dir() -> PathBuf {
