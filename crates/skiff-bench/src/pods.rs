@@ -49,7 +49,7 @@ fn pod(name: &str) -> Pod {
     serde_json::from_value(json!({
         "metadata": {"name": name, "labels": {"bench": "pods"}},
         "spec": {
-            "terminationGracePeriodSeconds": 0,
+            "terminationGracePeriodSeconds": 1,
             "containers": [{"name": "c", "image": IMAGE, "command": ["sleep", "3600"]}],
         },
     }))
