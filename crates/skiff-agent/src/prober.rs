@@ -72,10 +72,14 @@ impl Prober {
         }
     }
 
-    fn state(&self, id: &str) -> impl Fn(Kind) -> Option<ProbeState> + '_ {
-        let states = lock(&self.states).clone();
-        let id = id.to_string();
-        move |k| states.get(&(id.clone(), k)).cloned()
+    /// The states of container `id`'s probes (a copy: the lock is not held).
+    fn state(&self, id: &str) -> impl Fn(Kind) -> Option<ProbeState> {
+        let st = lock(&self.states);
+        let mine: HashMap<Kind, ProbeState> = [Kind::Startup, Kind::Liveness, Kind::Readiness]
+            .into_iter()
+            .filter_map(|k| st.get(&(id.to_string(), k)).map(|s| (k, s.clone())))
+            .collect();
+        move |k| mine.get(&k).cloned()
     }
 
     /// The verdicts for the running containers of `pod` that have probes.

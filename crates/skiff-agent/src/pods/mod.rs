@@ -70,6 +70,8 @@ pub struct PodWorker {
     wake: Arc<Notify>,
     /// Containers seen in this pass (probe states of others are dropped).
     live_containers: HashSet<String>,
+    /// Messages of exited containers, by CRI id (read once from their termination log).
+    termination_messages: HashMap<String, String>,
     /// Sets up the pods' volumes.
     volumes: crate::volumes::VolumeManager,
     /// The set-up volumes of each pod, and when they were last refreshed.
@@ -118,6 +120,7 @@ impl PodWorker {
             pull_failures: HashMap::new(),
             prober: crate::prober::Prober::new(wake),
             live_containers: HashSet::new(),
+            termination_messages: HashMap::new(),
             volume_dirs: HashMap::new(),
             shard: 0,
             shards: 1,
@@ -141,6 +144,7 @@ impl PodWorker {
             stopping: self.stopping.clone(),
             wake,
             live_containers: HashSet::new(),
+            termination_messages: HashMap::new(),
             volumes: self.volumes.clone(),
             volume_dirs: HashMap::new(),
             shard,
@@ -219,6 +223,7 @@ impl PodWorker {
             }
             let live = std::mem::take(&mut self.live_containers);
             self.prober.retain(&live, &uids);
+            self.termination_messages.retain(|id, _| live.contains(id));
             self.volume_dirs.retain(|uid, _| uids.contains(uid));
             if self.shard != 0 {
                 continue;
@@ -243,25 +248,22 @@ impl PodWorker {
     async fn sync(&mut self, pod: &Pod, waiting: &mut Waiting) -> anyhow::Result<()> {
         let mut obs = self.observe(pod, waiting.clone()).await?;
         if pod.metadata.deletion_timestamp.is_none() {
+            // Due probes start in the background; their results count from the next sync.
             for f in self.prober.probe(&self.cri, &obs) {
                 let msg = format!("{} probe failed: {}", f.kind.title(), f.message);
                 self.event(pod, &f.container, events::WARNING, "Unhealthy", &msg)
                     .await;
             }
-            obs.probes = self.prober.verdicts(pod, &obs.containers);
         }
-        self.live_containers
-            .extend(obs.containers.iter().map(|c| c.id.clone()));
         // A few rounds of plan → act → observe in one sync: a new pod goes from no sandbox to
         // running containers without waiting for the next wake-up.
         let mut acted = false;
         for round in 0..SYNC_ROUNDS {
             if round > 0 {
                 obs = self.observe(pod, waiting.clone()).await?;
-                obs.probes = self.prober.verdicts(pod, &obs.containers);
-                self.live_containers
-                    .extend(obs.containers.iter().map(|c| c.id.clone()));
             }
+            self.live_containers
+                .extend(obs.containers.iter().map(|c| c.id.clone()));
             let mut ops = podsync::plan(&obs);
             let mut unmounted = false;
             if pod.metadata.deletion_timestamp.is_none() {
@@ -493,13 +495,6 @@ impl PodWorker {
     async fn act(&mut self, op: Op) -> Result<(), tonic::Status> {
         let rt = &mut self.cri.runtime;
         match op {
-            Op::StopContainer { id, grace_secs } => {
-                rt.stop_container(cri::StopContainerRequest {
-                    container_id: id,
-                    timeout: grace_secs,
-                })
-                .await?;
-            }
             Op::RemoveContainer { id } => {
                 rt.remove_container(cri::RemoveContainerRequest { container_id: id })
                     .await?;
@@ -512,7 +507,11 @@ impl PodWorker {
                 rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id })
                     .await?;
             }
-            Op::RunSandbox | Op::StartContainer { .. } | Op::FinishDeletion => {}
+            // Carried out by `sync` itself (stops in the background).
+            Op::RunSandbox
+            | Op::StartContainer { .. }
+            | Op::StopContainer { .. }
+            | Op::FinishDeletion => {}
         }
         Ok(())
     }
@@ -616,7 +615,15 @@ impl PodWorker {
                         finished_at: st.finished_at,
                         exit_code: st.exit_code,
                         reason: st.reason.clone(),
-                        message: self.termination_message(pod, &meta, &st),
+                        message: match self.termination_messages.get(&st.id) {
+                            Some(m) => m.clone(),
+                            None => {
+                                // An exited container does not change: read its file once.
+                                let m = self.termination_message(pod, &meta, &st);
+                                self.termination_messages.insert(st.id.clone(), m.clone());
+                                m
+                            }
+                        },
                     },
                     _ => RuntimeState::Created,
                 };

@@ -27,9 +27,7 @@ fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 fn flag(pairs: &[(String, String)], name: &str) -> bool {
-    pairs
-        .iter()
-        .any(|(k, v)| k == name && matches!(v.as_str(), "true" | "1" | "True" | "TRUE"))
+    pairs.iter().any(|(k, v)| k == name && logs::truthy(v))
 }
 
 async fn pod(s: &Shared, ns: &str, name: &str) -> Result<Pod, Response> {
@@ -55,7 +53,7 @@ pub(crate) fn running_container_id(pod: &Pod, name: &str) -> Option<String> {
         .flatten()
         .find(|c| c.name == name && c.state.as_ref().is_some_and(|s| s.running.is_some()))
         .and_then(|c| c.container_id.as_deref())
-        .map(|id| id.split_once("://").map_or(id, |(_, x)| x).to_string())
+        .map(logs::runtime_id)
 }
 
 /// Complete lines of `buf` fed to the renderer; returns how many bytes were consumed.

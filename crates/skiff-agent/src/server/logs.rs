@@ -59,7 +59,8 @@ pub struct Options {
     pub limit_bytes: Option<u64>,
 }
 
-fn truthy(v: &str) -> bool {
+/// A boolean query value as the kubelet accepts it.
+pub(crate) fn truthy(v: &str) -> bool {
     matches!(v, "true" | "1" | "True" | "TRUE")
 }
 
@@ -184,6 +185,14 @@ pub fn tail_text(content: &[u8], lines: u64, max_bytes: usize) -> String {
     String::from_utf8_lossy(&out[cut..]).into_owned()
 }
 
+/// The CRI id in a status' containerID (`containerd://<id>`).
+pub(crate) fn runtime_id(container_id: &str) -> String {
+    container_id
+        .split_once("://")
+        .map_or(container_id, |(_, x)| x)
+        .to_string()
+}
+
 /// Which container's log a request reads: the CRI container id (scheme stripped), or the
 /// kubelet's message for a 400.
 pub fn container_id(pod: &Pod, container: &str, previous: bool) -> Result<String, String> {
@@ -204,7 +213,7 @@ pub fn container_id(pod: &Pod, container: &str, previous: bool) -> Result<String
             "container {container:?} in pod {pod_name:?} is not available"
         ));
     };
-    let strip = |id: &str| id.split_once("://").map_or(id, |(_, x)| x).to_string();
+    let strip = runtime_id;
     let last_terminated = cs
         .last_state
         .as_ref()
