@@ -18,9 +18,8 @@
 //! - [`register`]: the driver that registers the Node and keeps its status and Lease fresh;
 //! - [`volumes`]: sets up and removes the pods' volumes;
 //! - [`server`]: the HTTPS endpoint the API server forwards logs, exec, attach and
-//!   port-forward to.
-//!
-//! Volumes, probes and security contexts come next; see issue 4.
+//!   port-forward to;
+//! - [`tokens`]: bound service-account tokens for the pods' projected volumes.
 
 pub mod cgroups;
 pub mod cni;
@@ -39,6 +38,7 @@ pub mod prober;
 pub mod register;
 mod run;
 pub mod server;
+pub mod tokens;
 pub mod volumes;
 
 pub use run::{run, AgentArgs, NodeOptions};

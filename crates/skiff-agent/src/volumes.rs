@@ -39,6 +39,7 @@ pub struct VolumeManager {
     client: kube::Client,
     root: PathBuf,
     storage: PathBuf,
+    tokens: crate::tokens::TokenManager,
 }
 
 fn io_err(e: std::io::Error) -> String {
@@ -155,6 +156,7 @@ impl VolumeManager {
     /// Volumes under `root` (`<agent dir>/pods`); local-path volumes under `storage`.
     pub fn new(client: kube::Client, root: PathBuf, storage: PathBuf) -> Self {
         VolumeManager {
+            tokens: crate::tokens::TokenManager::new(client.clone()),
             client,
             root,
             storage,
@@ -245,6 +247,10 @@ impl VolumeManager {
                 );
                 objs.secrets.insert(name, data);
             }
+        }
+        for key in volumes::token_requests(pod) {
+            let token = self.tokens.get(pod, &key).await?;
+            objs.tokens.insert(key, token);
         }
         Ok(objs)
     }
@@ -401,6 +407,7 @@ impl VolumeManager {
     /// Unmounts and removes the volumes of pod `uid` (hostPaths and claims are left alone:
     /// they live outside).
     pub fn remove(&self, uid: &str) {
+        self.tokens.forget(uid);
         let dir = self.root.join(uid);
         if !dir.exists() {
             return;
@@ -426,6 +433,7 @@ impl VolumeManager {
             .flatten()
             .collect();
         let live = live();
+        self.tokens.retain(&live);
         for e in entries {
             let uid = e.file_name().to_string_lossy().into_owned();
             if !live.contains(&uid) {

@@ -236,6 +236,17 @@ pub fn resources() -> Vec<ResourceInfo> {
             ..st()
         }),
         // apps/v1
+        // authentication.k8s.io/v1 (create-only reviews)
+        entry::<authentication::v1::SelfSubjectReview>(Opts {
+            verbs: Some(CREATE_ONLY),
+            virtual_only: true,
+            ..o()
+        }),
+        entry::<authentication::v1::TokenReview>(Opts {
+            verbs: Some(CREATE_ONLY),
+            virtual_only: true,
+            ..o()
+        }),
         entry::<apps::v1::ControllerRevision>(o()),
         entry::<apps::v1::DaemonSet>(Opts {
             short: &["ds"],

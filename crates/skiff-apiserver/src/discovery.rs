@@ -33,6 +33,14 @@ fn subresources(r: &ResourceInfo) -> Vec<(&'static str, String, String, String)>
         out.push(("binding", "Binding".into(), String::new(), "v1".into()));
         out.push(("eviction", "Eviction".into(), "policy".into(), "v1".into()));
     }
+    if r.group.is_empty() && r.plural == "serviceaccounts" {
+        out.push((
+            "token",
+            "TokenRequest".into(),
+            "authentication.k8s.io".into(),
+            "v1".into(),
+        ));
+    }
     if r.group.is_empty() && r.plural == "namespaces" {
         out.push(("finalize", "Namespace".into(), String::new(), "v1".into()));
     }

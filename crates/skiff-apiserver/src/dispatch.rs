@@ -27,10 +27,10 @@ pub async fn dispatch(state: Arc<AppState>, user: User, req: Request<Body>) -> R
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match crate::join::authenticate(state.join_token.as_ref(), header) {
-            Ok(Some(agent)) => agent,
+        match crate::serviceaccount::authenticate_bearer(&state, header).await {
+            Ok(Some(u)) => u,
             Ok(None) => user,
-            Err(crate::join::BadToken) => return error_response(&ApiError::Unauthorized),
+            Err(e) => return error_response(&e),
         }
     } else {
         user
@@ -189,6 +189,7 @@ async fn route(
                 "scale" => res.scale.is_some(),
                 "binding" | "eviction" => res.group.is_empty() && res.plural == "pods",
                 "finalize" => res.group.is_empty() && res.plural == "namespaces",
+                "token" => res.group.is_empty() && res.plural == "serviceaccounts",
                 _ => false,
             };
             if !sub_ok {
@@ -200,7 +201,8 @@ async fn route(
             {
                 return Err(ApiError::MethodNotAllowed);
             }
-            if res.virtual_only {
+            let review = res.group == "authentication.k8s.io" && info.subresource.is_empty();
+            if res.virtual_only && !review {
                 return Err(ApiError::MethodNotAllowed);
             }
             if res.namespaced() && info.namespace.is_empty() && !info.name.is_empty() {
@@ -223,6 +225,8 @@ async fn route(
                 ("scale", _) => handlers::subresource::scale(&cx).await,
                 ("binding", "create") => handlers::subresource::binding(&cx).await,
                 ("eviction", "create") => handlers::eviction::evict(&cx).await,
+                ("token", "create") => crate::serviceaccount::token_request::create(&cx).await,
+                ("", "create") if review => handlers::reviews::create(&cx).await,
                 (_, "get") => handlers::read::get(&cx).await,
                 ("", "list") => handlers::read::list(&cx).await,
                 ("", "watch") => handlers::watch::watch(cx).await,

@@ -43,10 +43,10 @@ pub fn authenticate(
         return Ok(None);
     };
     match token {
-        Some(t) if t.accepts(presented.trim()) => Ok(Some(User {
-            name: AGENT_USER.into(),
-            groups: vec![NODES_GROUP.into(), "system:authenticated".into()],
-        })),
+        Some(t) if t.accepts(presented.trim()) => Ok(Some(User::new(
+            AGENT_USER,
+            vec![NODES_GROUP.into(), "system:authenticated".into()],
+        ))),
         _ => Err(BadToken),
     }
 }

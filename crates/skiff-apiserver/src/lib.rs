@@ -24,6 +24,7 @@ pub mod request;
 pub mod rest;
 pub mod schema;
 pub mod serve;
+pub mod serviceaccount;
 pub mod state;
 pub mod tls;
 pub mod watchcache;

@@ -5,21 +5,31 @@ use serde_json::Value;
 use skiff_api::ApiError;
 
 /// An authenticated user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct User {
     /// User name (`system:admin`).
     pub name: String,
     /// Groups (`system:masters`, `system:authenticated`).
     pub groups: Vec<String>,
+    /// UID (a ServiceAccount's uid for its tokens; empty otherwise).
+    pub uid: String,
+    /// Extra attributes (`authentication.kubernetes.io/pod-name`, ...).
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl User {
+    /// A user with a name and groups.
+    pub fn new(name: impl Into<String>, groups: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            groups,
+            ..Self::default()
+        }
+    }
+
     /// The anonymous user of a request without credentials.
     pub fn anonymous() -> Self {
-        Self {
-            name: "system:anonymous".into(),
-            groups: vec!["system:unauthenticated".into()],
-        }
+        Self::new("system:anonymous", vec!["system:unauthenticated".into()])
     }
     /// True for the anonymous user.
     pub fn is_anonymous(&self) -> bool {

@@ -50,6 +50,9 @@ pub struct Pki {
     pub kubelet_client_cert: String,
     /// Its key (PEM).
     pub kubelet_client_key: String,
+    /// The key service-account tokens are signed with (PEM, PKCS#8 ECDSA P-256;
+    /// `service-account.key`, like kube-apiserver's `--service-account-key-file`).
+    pub service_account_key: String,
     /// CA key (PEM): signs node agents' serving certificates.
     ca_key: String,
     /// The tls directory (named in errors).
@@ -250,7 +253,17 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
     };
     let admin = client("admin", "system:admin")?;
     let kubelet_client = client("kubelet-client", "kube-apiserver-kubelet-client")?;
+    let sa_key_path = dir.join("service-account.key");
+    let service_account_key = match read(&sa_key_path)? {
+        Some(k) => k,
+        None => {
+            let key = KeyPair::generate().map_err(|e| cert_err("service-account key", e))?;
+            write_file(&sa_key_path, &key.serialize_pem(), true)?;
+            key.serialize_pem()
+        }
+    };
     Ok(Pki {
+        service_account_key,
         ca_cert,
         serving_cert: serving.0,
         serving_key: serving.1,
@@ -288,6 +301,7 @@ mod tests {
         assert_eq!(a.ca_cert, b.ca_cert);
         assert_eq!(a.serving_cert, b.serving_cert);
         assert_eq!(a.admin_cert, b.admin_cert);
+        assert_eq!(a.service_account_key, b.service_account_key);
         let mut more = sans.clone();
         more.push("skiff.example".into());
         let c = load_or_create(dir.path(), &more).unwrap();

@@ -183,6 +183,13 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         bookmark_interval: bookmark_interval(),
         ca_cert: pki.ca_cert.clone(),
         join_token: Some(join_token),
+        service_accounts: Arc::new(
+            crate::serviceaccount::Tokens::from_pem(&pki.service_account_key).map_err(|e| {
+                StartError::Config(format!(
+                    "{e} (delete it to have a new service-account signing key generated)"
+                ))
+            })?,
+        ),
         nodes: Some(crate::kubelet::NodeClient::new(&pki)?),
     });
 
@@ -298,10 +305,7 @@ async fn serve_connection(
 /// their default ServiceAccounts, and the `kubernetes` Service.
 async fn bootstrap(st: &Storage, port: u16) -> Result<(), skiff_api::ApiError> {
     let ctx = WriteCtx {
-        user: User {
-            name: "system:apiserver".into(),
-            groups: vec!["system:masters".into()],
-        },
+        user: User::new("system:apiserver", vec!["system:masters".into()]),
         dry_run: false,
         field_manager: "skiff-apiserver".into(),
         now: chrono::Utc::now(),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub ca_cert: String,
     /// The node join token agents authenticate with (as a bearer token).
     pub join_token: Option<skiff_api::join::JoinToken>,
+    /// Issues and checks service-account tokens.
+    pub service_accounts: Arc<crate::serviceaccount::Tokens>,
     /// The client to node agents (streams) and the CA that signs their certificates.
     pub nodes: Option<crate::kubelet::NodeClient>,
 }

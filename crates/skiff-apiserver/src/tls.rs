@@ -63,5 +63,5 @@ pub fn user_from_cert(der: &CertificateDer<'_>) -> Option<User> {
         .filter_map(|o| o.as_str().ok().map(str::to_string))
         .collect();
     groups.push("system:authenticated".into());
-    Some(User { name, groups })
+    Some(User::new(name, groups))
 }

@@ -6,6 +6,7 @@
 //! Leader election lives in the skiff-leader crate (shared with the scheduler).
 //! - [`namespace`]: namespace lifecycle — deleting a namespace deletes its contents, then it.
 //! - [`serviceaccount`]: a `default` ServiceAccount in every namespace.
+//! - [`rootca`]: the `kube-root-ca.crt` ConfigMap (the cluster CA) in every namespace.
 //! - [`workloads`]: ReplicaSet, ReplicationController, Deployment, Job, CronJob, StatefulSet
 //!   and DaemonSet drivers over the shared [`informers`].
 //! - [`network`]: Endpoints and EndpointSlices of Services with selectors.
@@ -25,6 +26,7 @@ pub mod network;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod quota;
+pub mod rootca;
 pub mod runtime;
 pub mod serviceaccount;
 pub mod workloads;
@@ -47,6 +49,9 @@ pub struct Settings {
     pub node_lifecycle: skiff_controllers::nodelifecycle::Options,
     /// The range node pod CIDRs are carved from (upstream's `--cluster-cidr`).
     pub cluster_cidr: skiff_api::cidr::Ipv4Cidr,
+    /// The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace (upstream's
+    /// `--root-ca-file`); `None` leaves that controller off.
+    pub root_ca: Option<String>,
 }
 
 impl Default for Settings {
@@ -54,6 +59,7 @@ impl Default for Settings {
         Settings {
             node_lifecycle: Default::default(),
             cluster_cidr: skiff_api::cidr::Ipv4Cidr::new(std::net::Ipv4Addr::new(10, 42, 0, 0), 16),
+            root_ca: None,
         }
     }
 }
@@ -86,11 +92,23 @@ async fn run_controllers(client: kube::Client, settings: Settings, stop: watch::
     let budgets = disruption::Controller::new(client.clone(), &informers);
     let quotas = quota::Controller::new(client.clone(), &informers);
     let local_path = localpath::Controller::new(client.clone(), &informers);
+    let root_ca = {
+        let (client, stop) = (client.clone(), stop.clone());
+        async move {
+            match settings.root_ca {
+                Some(ca) => rootca::run(client, ca, stop).await,
+                None => tracing::warn!(
+                    "no root CA given (--root-ca-file): kube-root-ca.crt ConfigMaps are not published"
+                ),
+            }
+        }
+    };
     let watches = informers.run(&stop).await;
     tracing::info!("controller manager: caches loaded");
     tokio::join!(
         namespace::run(client.clone(), stop.clone()),
         serviceaccount::run(client.clone(), stop.clone()),
+        root_ca,
         workloads.run(stop.clone()),
         network.run(stop.clone()),
         nodes.run(stop.clone()),
@@ -103,6 +121,17 @@ async fn run_controllers(client: kube::Client, settings: Settings, stop: watch::
     for w in watches {
         let _ = w.await;
     }
+}
+
+/// Whether a namespace is Active (not being deleted): only those get default objects.
+pub(crate) fn namespace_active(ns: &k8s_openapi::api::core::v1::Namespace) -> bool {
+    ns.metadata.deletion_timestamp.is_none()
+        && ns
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .unwrap_or("Active")
+            == "Active"
 }
 
 /// A future that completes when `stop` turns true (for kube-runtime's graceful shutdown).

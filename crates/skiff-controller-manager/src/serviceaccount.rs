@@ -28,13 +28,7 @@ pub fn needs_default(namespace_active: bool, has_default: bool) -> bool {
 
 async fn reconcile(ns: Arc<Namespace>, client: Arc<kube::Client>) -> Result<Action, Error> {
     let name = ns.name_any();
-    let active = ns.metadata.deletion_timestamp.is_none()
-        && ns
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.as_deref())
-            .unwrap_or("Active")
-            == "Active";
+    let active = crate::namespace_active(&ns);
     let api: Api<ServiceAccount> = Api::namespaced((*client).clone(), &name);
     let has = api.get_opt(DEFAULT_NAME).await?.is_some();
     if needs_default(active, has) {

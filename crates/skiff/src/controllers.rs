@@ -24,6 +24,38 @@ pub async fn client_from(path: &Path) -> Result<kube::Client> {
     kube::Client::try_from(cfg).context("building the API client")
 }
 
+/// The CA (PEM) of the current cluster of a kubeconfig (`path`, else $KUBECONFIG, else
+/// ~/.kube/config), if it names one.
+pub fn kubeconfig_ca(path: Option<&Path>) -> Option<String> {
+    use base64::Engine;
+    let kc = match path {
+        Some(p) => kube::config::Kubeconfig::read_from(p).ok()?,
+        None => kube::config::Kubeconfig::read().ok()?,
+    };
+    let context = kc.current_context.as_deref()?;
+    let cluster_name = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .cluster
+        .clone();
+    let cluster = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)?
+        .cluster
+        .as_ref()?;
+    if let Some(data) = &cluster.certificate_authority_data {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .ok()?;
+        return String::from_utf8(pem).ok();
+    }
+    std::fs::read_to_string(cluster.certificate_authority.as_ref()?).ok()
+}
+
 /// Flags of `skiff scheduler`.
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
@@ -71,11 +103,10 @@ pub async fn run(args: ControllersArgs) -> Result<()> {
             .context("no kubeconfig: pass --kubeconfig or set KUBECONFIG")?,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(skiff_controller_manager::run(
-        client,
-        args.flags.options(),
-        stop_rx,
-    ));
+    let options = args
+        .flags
+        .options(kubeconfig_ca(args.kubeconfig.as_deref()))?;
+    let task = tokio::spawn(skiff_controller_manager::run(client, options, stop_rx));
     eprintln!("skiff: controller manager started (waiting for leadership of kube-system/kube-controller-manager)");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -69,15 +69,31 @@ pub struct ControllerFlags {
     /// spec.podCIDR (nodes that already have one keep it).
     #[arg(long, default_value = skiff_controllers::nodeipam::DEFAULT_CLUSTER_CIDR, value_name = "CIDR")]
     cluster_cidr: skiff_api::cidr::Ipv4Cidr,
+    /// The CA certificate (PEM) published to every namespace as the ConfigMap
+    /// kube-root-ca.crt, which pods use to trust the API server (default: the CA of the
+    /// kubeconfig the controllers use).
+    #[arg(long, value_name = "PATH")]
+    root_ca_file: Option<std::path::PathBuf>,
 }
 
 impl ControllerFlags {
-    /// The controller manager's options.
-    pub fn options(&self) -> skiff_controller_manager::Options {
+    /// The controller manager's options; `kubeconfig_ca` is the CA of the kubeconfig in use,
+    /// published unless `--root-ca-file` names another.
+    pub fn options(
+        &self,
+        kubeconfig_ca: Option<String>,
+    ) -> anyhow::Result<skiff_controller_manager::Options> {
         let mut o = skiff_controller_manager::default_options();
+        o.settings.root_ca = match &self.root_ca_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("--root-ca-file {}: {e}", p.display()))?,
+            ),
+            None => kubeconfig_ca,
+        };
         o.settings.node_lifecycle.node_monitor_grace_period = self.node_monitor_grace_period;
         o.settings.node_lifecycle.node_startup_grace_period = self.node_startup_grace_period;
         o.settings.cluster_cidr = self.cluster_cidr;
-        o
+        Ok(o)
     }
 }

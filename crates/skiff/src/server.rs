@@ -132,9 +132,14 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         None
     } else {
         let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
+        let options = args
+            .controller_flags
+            .options(crate::controllers::kubeconfig_ca(Some(
+                &cfg.kubeconfig_path(),
+            )))?;
         Some(tokio::spawn(skiff_controller_manager::run(
             client,
-            args.controller_flags.options(),
+            options,
             stop_rx.clone(),
         )))
     };

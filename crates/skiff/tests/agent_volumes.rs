@@ -1,5 +1,6 @@
 //! Pod volumes on a real node (the server's embedded agent with its own containerd):
-//! configMap (and its update), secret, downwardAPI, projected, emptyDir (disk and memory,
+//! configMap (and its update), secret, downwardAPI, projected, the service-account token
+//! volume every pod gets, emptyDir (disk and memory,
 //! shared between containers), hostPath with type checks, subPath, readOnly, the FailedMount
 //! event of a missing source, and PersistentVolumeClaims on the built-in local-path class. Needs root and Debian's containerd, runc and CNI
 //! plugins (`.ci/run` installs them).
@@ -133,6 +134,31 @@ fn volumes_show_their_sources_and_follow_updates() {
     assert!(
         !cfg_ro.status.success(),
         "a configMap volume accepted a write"
+    );
+
+    // the ServiceAccount admission's kube-api-access volume: a token bound to this pod that
+    // authenticates as the pod's ServiceAccount, the cluster CA and the namespace
+    let sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+    assert_eq!(sh(&format!("cat {sa_dir}/namespace")), "default");
+    let ca = std::fs::read_to_string(s.dir.path().join("tls/ca.crt")).unwrap();
+    assert_eq!(sh(&format!("cat {sa_dir}/ca.crt")), ca);
+    let token = sh(&format!("cat {sa_dir}/token"));
+    let review = common::json(&s.apply_ok(
+        &["create", "--raw", "/apis/authentication.k8s.io/v1/tokenreviews", "-f", "-"],
+        &format!(r#"{{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {{"token": "{token}"}}}}"#),
+    ));
+    let user = &review["status"]["user"];
+    assert_eq!(
+        user["username"], "system:serviceaccount:default:default",
+        "{review}"
+    );
+    assert_eq!(
+        user["extra"]["authentication.kubernetes.io/pod-name"],
+        serde_json::json!(["vols"])
+    );
+    assert_eq!(
+        user["extra"]["authentication.kubernetes.io/node-name"],
+        serde_json::json!(["vols"])
     );
 
     // an update of the ConfigMap reaches the volume (not the subPath mount, like upstream)

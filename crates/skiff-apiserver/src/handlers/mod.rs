@@ -3,6 +3,7 @@
 
 pub mod eviction;
 pub mod read;
+pub mod reviews;
 pub mod subresource;
 pub mod watch;
 pub mod write;

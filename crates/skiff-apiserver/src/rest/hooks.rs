@@ -30,6 +30,7 @@ impl Storage {
         }
         if is(res, "", "Pod") {
             self.admit_priority(obj).await?;
+            self.admit_service_account(obj).await?;
         }
         if is(res, "", "PersistentVolumeClaim") {
             self.admit_default_storage_class(obj).await?;

@@ -6,7 +6,8 @@
 
 use super::env::{self, Sources};
 use k8s_openapi::api::core::v1::{
-    ConfigMapProjection, Container, DownwardAPIVolumeFile, KeyToPath, Pod, SecretProjection, Volume,
+    ConfigMapProjection, Container, DownwardAPIVolumeFile, KeyToPath, Pod, SecretProjection,
+    ServiceAccountTokenProjection, Volume,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,13 +27,50 @@ pub struct FileSpec {
 }
 
 /// ConfigMaps and Secrets of the pod's namespace that exist, by name: key → bytes
-/// (a ConfigMap's `data` and `binaryData` together).
+/// (a ConfigMap's `data` and `binaryData` together); and the service-account tokens the pod's
+/// projections asked for.
 #[derive(Clone, Debug, Default)]
 pub struct Objects {
     /// ConfigMaps.
     pub config_maps: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// Secrets.
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Tokens of the pod's ServiceAccount, bound to the pod.
+    pub tokens: BTreeMap<TokenKey, String>,
+}
+
+/// What a `serviceAccountToken` projection asks for: an audience (empty: the API server's)
+/// and a lifetime.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenKey {
+    /// Audience ("" for the API server's own).
+    pub audience: String,
+    /// `expirationSeconds` (default one hour).
+    pub expiration_seconds: i64,
+}
+
+impl TokenKey {
+    /// The key of a projection.
+    pub fn of(p: &ServiceAccountTokenProjection) -> Self {
+        TokenKey {
+            audience: p.audience.clone().unwrap_or_default(),
+            expiration_seconds: p.expiration_seconds.unwrap_or(3600),
+        }
+    }
+}
+
+/// The tokens the pod's projected volumes ask for.
+pub fn token_requests(pod: &Pod) -> Vec<TokenKey> {
+    let mut keys: Vec<TokenKey> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .flat_map(|v| v.projected.iter().flat_map(|p| p.sources.iter().flatten()))
+        .filter_map(|s| s.service_account_token.as_ref().map(TokenKey::of))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// What one volume is on the node.
@@ -271,8 +309,21 @@ pub fn plan(v: &Volume, pod: &Pod, objs: &Objects, src: &Sources<'_>) -> Result<
                     mode,
                 )?);
             }
-            if s.service_account_token.is_some() {
-                return Err("serviceAccountToken projections are not supported yet".into());
+            if let Some(t) = &s.service_account_token {
+                let token = objs.tokens.get(&TokenKey::of(t)).ok_or_else(|| {
+                    format!(
+                        "failed to fetch token: no token for service account {:?} yet",
+                        pod.spec
+                            .as_ref()
+                            .and_then(|s| s.service_account_name.as_deref())
+                            .unwrap_or("default")
+                    )
+                })?;
+                files.push(FileSpec {
+                    path: t.path.clone(),
+                    data: token.clone().into_bytes(),
+                    mode,
+                });
             }
         }
         return Ok(Plan::Files(files));

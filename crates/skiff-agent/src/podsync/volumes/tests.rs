@@ -26,6 +26,13 @@ fn objects() -> Objects {
         "sec".into(),
         BTreeMap::from([("password".to_string(), b"s3cr3t".to_vec())]),
     );
+    o.tokens.insert(
+        TokenKey {
+            audience: String::new(),
+            expiration_seconds: 3607,
+        },
+        "eyJ.api.sig".into(),
+    );
     o
 }
 
@@ -136,6 +143,44 @@ fn downward_api_and_projections_render_the_pod() {
     assert_eq!(
         references(&projected),
         (vec!["cfg".to_string()], vec!["sec".to_string()])
+    );
+}
+
+#[test]
+fn service_account_tokens_are_projected_and_a_missing_one_fails_the_mount() {
+    let access = pod(
+        json!([{"name": "kube-api-access-x", "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "cfg", "items": [{"key": "a.conf", "path": "ca.crt"}]}},
+        ]}}]),
+    );
+    assert_eq!(
+        files(plan_of(&access)),
+        vec![
+            ("token".into(), "eyJ.api.sig".into(), 0o644),
+            ("ca.crt".into(), "A".into(), 0o644),
+        ]
+    );
+    let vault = pod(json!([{"name": "v", "projected": {"sources": [
+        {"serviceAccountToken": {"audience": "vault", "path": "vault-token"}},
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+    ]}}]));
+    assert_eq!(
+        token_requests(&vault),
+        vec![
+            TokenKey {
+                audience: String::new(),
+                expiration_seconds: 3607
+            },
+            TokenKey {
+                audience: "vault".into(),
+                expiration_seconds: 3600
+            },
+        ]
+    );
+    assert_eq!(
+        plan_of(&vault).unwrap_err(),
+        "failed to fetch token: no token for service account \"default\" yet"
     );
 }
 
