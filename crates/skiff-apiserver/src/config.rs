@@ -22,6 +22,18 @@ pub struct ServerConfig {
     pub compaction_interval: std::time::Duration,
     /// tolerationSeconds the DefaultTolerationSeconds admission gives new pods.
     pub default_tolerations: crate::admission::DefaultTolerationSeconds,
+    /// Where cluster state lives.
+    pub datastore: Datastore,
+}
+
+/// The store behind the API server.
+#[derive(Clone, Debug, Default)]
+pub enum Datastore {
+    /// The embedded durable store in `<data-dir>/db/state.redb`.
+    #[default]
+    Embedded,
+    /// An etcd cluster (kube-apiserver's key layout, etcd revisions as resourceVersions).
+    Etcd(skiff_store_etcd::EtcdOptions),
 }
 
 impl ServerConfig {

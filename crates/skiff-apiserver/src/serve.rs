@@ -63,7 +63,8 @@ pub struct RunningServer {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     accept_loop: tokio::task::JoinHandle<()>,
-    store: Arc<skiff_store::EmbeddedStore>,
+    /// The embedded store, closed on shutdown (etcd needs no closing).
+    embedded: Option<Arc<skiff_store::EmbeddedStore>>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -81,8 +82,9 @@ impl RunningServer {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.accept_loop).await;
         drop(self.state);
-        let store = self.store;
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        if let Some(store) = self.embedded {
+            let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        }
     }
 }
 
@@ -149,11 +151,22 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         reason: e.to_string(),
     })?;
 
-    let path = cfg.store_path();
-    let embedded = Arc::new(
-        skiff_store::EmbeddedStore::open(&path).map_err(|e| StartError::Store(e.to_string()))?,
-    );
-    let store: Arc<dyn Store> = embedded.clone();
+    let (store, embedded): (Arc<dyn Store>, _) = match &cfg.datastore {
+        crate::config::Datastore::Embedded => {
+            let path = cfg.store_path();
+            let embedded = Arc::new(
+                skiff_store::EmbeddedStore::open(&path)
+                    .map_err(|e| StartError::Store(e.to_string()))?,
+            );
+            (embedded.clone(), Some(embedded))
+        }
+        crate::config::Datastore::Etcd(options) => {
+            let etcd = skiff_store_etcd::EtcdStore::connect(options.clone())
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?;
+            (Arc::new(etcd), None)
+        }
+    };
     let cache = WatchCache::start(store.clone())
         .await
         .map_err(|e| StartError::Store(e.to_string()))?;
@@ -226,7 +239,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         state,
         shutdown: tx,
         accept_loop,
-        store: embedded,
+        embedded,
     })
 }
 

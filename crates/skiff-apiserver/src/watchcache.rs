@@ -194,7 +194,9 @@ pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
 fn convert_with(ev: &skiff_store::Event, prev: Option<Raw>) -> Option<CachedEvent> {
     let rev = ev.kv.mod_revision;
     let change = match ev.kind {
-        EventKind::Put if ev.prev.is_none() => Change::Added,
+        // A put created its key iff it is the key's first revision (`prev` alone cannot
+        // tell: etcd omits it for an update at exactly the compacted revision).
+        EventKind::Put if ev.kv.create_revision == ev.kv.mod_revision => Change::Added,
         EventKind::Put => Change::Modified,
         EventKind::Delete => Change::Deleted,
     };

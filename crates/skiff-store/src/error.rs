@@ -66,7 +66,7 @@ pub enum StoreError {
 }
 
 /// Rejects empty keys, which no backend can store (etcd refuses them too).
-pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+pub fn check_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() {
         return Err(StoreError::InvalidArgument(
             "the key must not be empty".into(),
@@ -76,7 +76,7 @@ pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
 }
 
 /// Validates a read at `requested` against the store's `current` and `compacted` revisions.
-pub(crate) fn check_read_revision(
+pub fn check_read_revision(
     requested: Revision,
     current: Revision,
     compacted: Revision,
@@ -99,7 +99,7 @@ pub(crate) fn check_read_revision(
 }
 
 /// Validates the start of a watch: events after `after` must still be in the history.
-pub(crate) fn check_watch_start(after: Revision, compacted: Revision) -> Result<(), StoreError> {
+pub fn check_watch_start(after: Revision, compacted: Revision) -> Result<(), StoreError> {
     if after < 0 {
         return Err(StoreError::InvalidArgument(format!(
             "watch start revision {after} is negative"
@@ -116,7 +116,7 @@ pub(crate) fn check_watch_start(after: Revision, compacted: Revision) -> Result<
 
 /// What a compaction request should do, after validation.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum CompactPlan {
+pub enum CompactPlan {
     /// Already compacted at exactly this revision: nothing to do.
     Noop,
     /// Drop history older than the revision.
@@ -124,7 +124,7 @@ pub(crate) enum CompactPlan {
 }
 
 /// Validates `compact(requested)`: it may not go backwards nor past the current revision.
-pub(crate) fn check_compact(
+pub fn check_compact(
     requested: Revision,
     current: Revision,
     compacted: Revision,

@@ -16,7 +16,7 @@ pub mod error;
 pub mod mem;
 pub mod store;
 pub mod types;
-mod watch_util;
+pub mod watch_util;
 
 pub use embedded::{EmbeddedStore, WriterStats};
 pub use error::StoreError;

@@ -32,7 +32,9 @@ pub enum EventKind {
 
 /// One committed change.
 ///
-/// For `Put`: `kv` is the new value, `prev` the previous value if it existed (`None` on create).
+/// For `Put`: `kv` is the new value, `prev` the previous value if it existed (`None` on create;
+/// a put created its key iff `kv.create_revision == kv.mod_revision`). The previous value of an
+/// event at exactly the compacted revision may be missing: etcd drops it with the history.
 /// For `Delete`: `kv.key` is the key, `kv.value` the last value before deletion,
 /// `kv.create_revision` the deleted object's create revision, `kv.mod_revision` the revision of
 /// the delete; `prev` is the deleted `KeyValue` as it was stored (with its own mod revision).

@@ -1,4 +1,4 @@
-//! Plumbing shared by the backends' watch tasks: the bounded channel behind a
+//! Plumbing shared by the backends' watch tasks (the etcd backend's too): the bounded channel behind a
 //! [`WatchStream`] and the idle timer that drives progress notifications.
 
 use std::time::Duration;
@@ -13,14 +13,14 @@ use crate::types::{Event, Revision, WatchItem, WatchStream};
 const WATCH_BUFFER: usize = 128;
 
 /// The producing end of a watch stream, owned by the backend's watch task.
-pub(crate) struct WatchSink {
+pub struct WatchSink {
     tx: mpsc::Sender<Result<WatchItem, StoreError>>,
     interval: Duration,
     deadline: Instant,
 }
 
 /// Creates a watch stream and the sink its task feeds.
-pub(crate) fn watch_channel(progress_interval: Duration) -> (WatchSink, WatchStream) {
+pub fn watch_channel(progress_interval: Duration) -> (WatchSink, WatchStream) {
     let (tx, rx) = mpsc::channel(WATCH_BUFFER);
     let sink = WatchSink {
         tx,
@@ -35,7 +35,7 @@ pub(crate) fn watch_channel(progress_interval: Duration) -> (WatchSink, WatchStr
 
 impl WatchSink {
     /// Delivers an event and restarts the idle timer. `false` if the consumer is gone.
-    pub(crate) async fn event(&mut self, event: Event) -> bool {
+    pub async fn event(&mut self, event: Event) -> bool {
         let ok = self.tx.send(Ok(WatchItem::Event(event))).await.is_ok();
         self.deadline = Instant::now() + self.interval;
         ok
@@ -43,7 +43,7 @@ impl WatchSink {
 
     /// Delivers a progress notification and schedules the next one. `false` if the consumer
     /// is gone.
-    pub(crate) async fn progress(&mut self, revision: Revision) -> bool {
+    pub async fn progress(&mut self, revision: Revision) -> bool {
         let ok = self
             .tx
             .send(Ok(WatchItem::Progress(revision)))
@@ -54,17 +54,17 @@ impl WatchSink {
     }
 
     /// Delivers a final error; the task should stop afterwards.
-    pub(crate) async fn fail(&self, error: StoreError) {
+    pub async fn fail(&self, error: StoreError) {
         let _ = self.tx.send(Err(error)).await;
     }
 
     /// When the watch has been idle long enough to deserve a progress notification.
-    pub(crate) fn deadline(&self) -> Instant {
+    pub fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// Resolves when the consumer has dropped the stream.
-    pub(crate) async fn closed(&self) {
+    pub async fn closed(&self) {
         self.tx.closed().await;
     }
 }

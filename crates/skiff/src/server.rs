@@ -55,9 +55,22 @@ pub struct ServerArgs {
     /// every pod that has none: how long pods stay on a node that stopped heartbeating.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     default_unreachable_toleration_seconds: i64,
-    /// Where cluster state lives: `embedded` (a durable file under the data dir).
+    /// Where cluster state lives: `embedded` (a durable file under the data dir) or etcd,
+    /// `etcd://HOST:PORT[,HOST:PORT...]` (several servers may share one etcd; copy the first
+    /// server's <data-dir>/tls and node-token to the others so they share the cluster's CA
+    /// and keys).
     #[arg(long, default_value = "embedded", value_name = "DATASTORE")]
     datastore: String,
+    /// CA certificate (PEM) that signed the etcd members' certificates; makes the connection
+    /// https.
+    #[arg(long, value_name = "PATH")]
+    datastore_cafile: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd (with --datastore-keyfile).
+    #[arg(long, value_name = "PATH")]
+    datastore_certfile: Option<PathBuf>,
+    /// Key (PEM) of --datastore-certfile.
+    #[arg(long, value_name = "PATH")]
+    datastore_keyfile: Option<PathBuf>,
     /// The embedded node agent's flags (last: they open their own help heading).
     #[command(flatten)]
     agent: skiff_agent::NodeOptions,
@@ -79,14 +92,30 @@ fn default_data_dir() -> PathBuf {
     home.join(".local/share/skiff")
 }
 
+/// The store the flags name.
+fn datastore(args: &ServerArgs) -> Result<skiff_apiserver::config::Datastore> {
+    use skiff_apiserver::config::Datastore;
+    let tls = skiff_store_etcd::TlsFiles {
+        ca: args.datastore_cafile.clone(),
+        cert: args.datastore_certfile.clone(),
+        key: args.datastore_keyfile.clone(),
+    };
+    if args.datastore == "embedded" {
+        if tls.any() {
+            bail!("--datastore-cafile/-certfile/-keyfile are for --datastore etcd://...; the embedded store needs none");
+        }
+        return Ok(Datastore::Embedded);
+    }
+    let endpoints = skiff_store_etcd::parse_datastore(&args.datastore, tls.any())
+        .map_err(|e| anyhow::anyhow!("{e}; or omit --datastore for the embedded store"))?;
+    let mut options = skiff_store_etcd::EtcdOptions::new(endpoints);
+    options.tls = tls;
+    Ok(Datastore::Etcd(options))
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServerArgs) -> Result<()> {
-    if args.datastore != "embedded" {
-        bail!(
-            "--datastore {:?} is not supported yet: only \"embedded\" is available (the etcd backend comes in a later release); omit the flag to use the embedded store",
-            args.datastore
-        );
-    }
+    let datastore = datastore(&args)?;
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     let cfg = ServerConfig {
         data_dir: data_dir.clone(),
@@ -100,6 +129,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             not_ready: args.default_not_ready_toleration_seconds,
             unreachable: args.default_unreachable_toleration_seconds,
         },
+        datastore,
     };
     let started = std::time::Instant::now();
     let server = skiff_apiserver::start(cfg.clone()).await?;
@@ -109,6 +139,15 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         started.elapsed().as_millis(),
         cfg.kubeconfig_path().display()
     );
+    match &cfg.datastore {
+        skiff_apiserver::config::Datastore::Embedded => eprintln!(
+            "skiff: state in the embedded store {}",
+            cfg.store_path().display()
+        ),
+        skiff_apiserver::config::Datastore::Etcd(o) => {
+            eprintln!("skiff: state in etcd at {}", o.endpoints.join(","))
+        }
+    }
     eprintln!(
         "skiff: try: KUBECONFIG={} kubectl get namespaces",
         cfg.kubeconfig_path().display()

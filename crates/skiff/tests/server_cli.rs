@@ -103,13 +103,31 @@ fn unknown_flags_and_datastores_are_refused() {
     let out = skiff(&[
         "server",
         "--datastore",
-        "etcd://127.0.0.1:2379",
+        "mysql://127.0.0.1:3306",
         "--data-dir",
         dir.path().to_str().unwrap(),
     ]);
     let line = one_line_error(&out);
     assert!(
-        line.contains("--datastore") && line.contains("embedded"),
+        line.contains("etcd://HOST:PORT") && line.contains("embedded"),
+        "{line}"
+    );
+    // Nobody listens on this port: a clear error, not a hang or a panic.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = skiff(&[
+        "server",
+        "--datastore",
+        &format!("etcd://127.0.0.1:{port}"),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let line = one_line_error(&out);
+    assert!(
+        line.contains("etcd") && line.contains(&port.to_string()),
         "{line}"
     );
 }

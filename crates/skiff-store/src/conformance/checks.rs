@@ -366,12 +366,19 @@ pub async fn compaction(h: &mut dyn Harness) {
     let cur = ok(s.list(ListRequest::prefix("/x/")).await, "list now");
     assert_eq!(cur.kvs, vec![a3, c2]);
 
-    // A watch from r - 1 replays everything from r on, with prevs intact.
+    // A watch from r - 1 replays everything from r on, with prevs intact — except that the
+    // previous value of an update at exactly r may be gone with the compacted history (etcd
+    // drops it; the embedded store keeps it).
     let mut w = ok(s.watch("/x/", r - 1).await, "watch from r-1");
     let d1 = ok(s.create("/x/d", val("d1")).await, "create d");
     model.created(&d1);
     let expected = model.expected("/x/", r - 1);
-    let got = super::next_events(&mut w, expected.len(), "watch after compaction").await;
+    let mut got = super::next_events(&mut w, expected.len(), "watch after compaction").await;
+    for (g, e) in got.iter_mut().zip(&expected) {
+        if g.revision() == r && g.prev.is_none() && g.kv.create_revision < r {
+            g.prev = e.prev.clone();
+        }
+    }
     super::assert_events(&got, &expected, "watch from r-1 after compaction");
 }
 

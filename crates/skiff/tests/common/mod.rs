@@ -22,6 +22,15 @@ pub struct Server {
     pub embedded_agent: bool,
     /// The pod bridge of its agent, removed on drop.
     pub bridge: Option<String>,
+    /// The etcd this server keeps its state in, when the tests run on etcd
+    /// (`SKIFF_TEST_DATASTORE=etcd`): started for the server, stopped with it.
+    pub etcd: Option<skiff_store_etcd::testing::EtcdCluster>,
+}
+
+/// Whether tests run their servers on etcd (`SKIFF_TEST_DATASTORE=etcd`, what the second pass
+/// of `scripts/test.sh` sets) instead of the embedded store.
+pub fn on_etcd() -> bool {
+    std::env::var("SKIFF_TEST_DATASTORE").as_deref() == Ok("etcd")
 }
 
 pub fn kubectl_bin() -> String {
@@ -45,6 +54,34 @@ impl Server {
         Self::start_in(extra, true)
     }
 
+    /// Starts a second server of `first`'s cluster (both on one etcd, `extra` names it): a
+    /// fresh data dir holding copies of `first`'s certificates, keys and node token.
+    pub fn start_sharing(first: &Server, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tls = dir.path().join("tls");
+        std::fs::create_dir_all(&tls).expect("tls dir");
+        for entry in std::fs::read_dir(first.dir.path().join("tls")).expect("first tls dir") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), tls.join(entry.file_name())).expect("copy");
+        }
+        std::fs::copy(
+            first.dir.path().join("node-token"),
+            dir.path().join("node-token"),
+        )
+        .expect("copy node-token");
+        let mut s = Server {
+            child: None,
+            kubeconfig: dir.path().join("kubeconfig.yaml"),
+            log: dir.path().join("server.log"),
+            dir,
+            embedded_agent: false,
+            bridge: None,
+            etcd: None,
+        };
+        s.launch(extra);
+        s
+    }
+
     fn start_in(extra: &[&str], embedded_agent: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
@@ -54,6 +91,8 @@ impl Server {
             dir,
             embedded_agent,
             bridge: None,
+            etcd: (on_etcd() && !extra.contains(&"--datastore"))
+                .then(|| skiff_store_etcd::testing::EtcdCluster::start(1)),
         };
         s.launch(extra);
         s
@@ -83,6 +122,12 @@ impl Server {
                 &["--disable-agent"][..]
             })
             .args(extra)
+            .args(
+                self.etcd
+                    .as_ref()
+                    .map(|e| vec!["--datastore".to_string(), e.datastore_url()])
+                    .unwrap_or_default(),
+            )
             .env("SKIFF_WATCH_BOOKMARK_INTERVAL_MS", "500")
             .env("SKIFF_LOG", "info,skiff_apiserver=debug")
             .stdout(Stdio::null())
@@ -95,6 +140,10 @@ impl Server {
             if self.kubeconfig.exists() {
                 let out = self.kubectl(&["get", "--raw", "/readyz"]);
                 if out.status.success() {
+                    if let Some(e) = &self.etcd {
+                        let line = format!("state in etcd at {}", e.endpoints().join(","));
+                        assert!(self.logs().contains(&line), "not on etcd: {}", self.logs());
+                    }
                     return;
                 }
             }
