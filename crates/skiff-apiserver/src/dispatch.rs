@@ -104,6 +104,9 @@ async fn route(
         let body = read_body(req.into_body()).await?;
         return crate::kubelet::issue_serving_cert(&state, &user, &body);
     }
+    if path == crate::snapshot::PATH && req.method() == http::Method::GET {
+        return crate::snapshot::serve(&state, &user);
+    }
     if !resource_path {
         state.authorizer.authorize(&Attributes {
             user: &user,

@@ -25,6 +25,7 @@ pub mod rest;
 pub mod schema;
 pub mod serve;
 pub mod serviceaccount;
+pub mod snapshot;
 pub mod state;
 pub mod tls;
 pub mod watchcache;

@@ -14,6 +14,7 @@ pub mod conformance;
 pub mod embedded;
 pub mod error;
 pub mod mem;
+pub mod snapshot;
 pub mod store;
 pub mod types;
 pub mod watch_util;

@@ -4,6 +4,7 @@ mod agent;
 mod controllers;
 mod flags;
 mod server;
+mod store;
 
 /// mimalloc instead of glibc malloc: the API server allocates many short-lived JSON values
 /// across threads, where glibc's per-thread arenas fragment (measured: about 40% less RSS and
@@ -31,7 +32,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a cluster: the Kubernetes API server on an embedded store, the scheduler and the
+    /// Run a cluster: the Kubernetes API server on an embedded store (or etcd), the scheduler and the
     /// controller manager, and (unless --disable-agent) a node agent that makes this machine
     /// a node.
     Server(server::ServerArgs),
@@ -50,6 +51,9 @@ enum Command {
     /// The images of a node's container runtime: `skiff images ls`, `skiff images import
     /// FILE.tar` (OCI layout or docker archive), for nodes without a registry.
     Images(skiff_agent::images::command::ImagesArgs),
+    /// The cluster's store: `skiff store check`, `skiff store snapshot save|restore FILE`,
+    /// `skiff store migrate --to etcd://...` (embedded store → etcd).
+    Store(store::StoreArgs),
 }
 
 fn main() {
@@ -78,6 +82,7 @@ fn main() {
             Command::Sim(args) => skiff_sim::run(args).await,
             Command::Agent(args) => agent::run(args).await,
             Command::Images(args) => skiff_agent::images::command::run(args).await,
+            Command::Store(args) => store::run(args).await,
         }
     });
     if let Err(e) = result {

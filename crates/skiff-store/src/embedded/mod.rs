@@ -8,6 +8,7 @@
 //!   old revisions and watch replay (`watch.rs`) until compacted.
 //! * Opening refuses files that are not intact Skiff stores (`open.rs`).
 
+pub mod maintain;
 mod open;
 mod tables;
 mod watch;
