@@ -65,6 +65,20 @@ fn backend(e: etcd_client::Error) -> StoreError {
     }
 }
 
+/// PURE — whether an error means the request was not served and may be sent again: the
+/// member could not be reached, or etcd had no leader for it.
+pub(crate) fn transient(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            s.code() == tonic::Code::Unavailable
+                || s.message().contains("no leader")
+                || s.message().contains("leader changed")
+        }
+        etcd_client::Error::TransportError(_) => true,
+        _ => false,
+    }
+}
+
 /// What an etcd read error means.
 enum ReadError {
     Compacted,
@@ -145,6 +159,28 @@ impl EtcdStore {
         Ok(store)
     }
 
+    /// Runs `op` with a KV client, again (with back-off, within the request timeout) while it
+    /// fails in a way that means the request was not served: a member that is down (the
+    /// client's balancer may still pick it), or a cluster between leaders.
+    async fn retry<T, F, Fut>(&self, mut op: F) -> Result<T, etcd_client::Error>
+    where
+        F: FnMut(etcd_client::KvClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.options.request_timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match op(self.client.kv_client()).await {
+                Err(e) if transient(&e) && tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(error = %e, "etcd request not served; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// The endpoints this store uses.
     pub fn endpoints(&self) -> &[String] {
         &self.options.endpoints
@@ -153,7 +189,13 @@ impl EtcdStore {
     /// Whether reads at `revision` are still possible (not compacted away).
     async fn readable(&self, revision: Revision) -> Result<bool, StoreError> {
         let opts = GetOptions::new().with_count_only().with_revision(revision);
-        match self.client.kv_client().get(PROBE_KEY, Some(opts)).await {
+        match self
+            .retry(|mut kv| {
+                let opts = opts.clone();
+                async move { kv.get(PROBE_KEY, Some(opts)).await }
+            })
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => match read_error(e) {
                 ReadError::Compacted => Ok(false),
@@ -214,7 +256,13 @@ impl EtcdStore {
             .when(when)
             .and_then(vec![then])
             .or_else(vec![TxnOp::get(key, None)]);
-        let resp = self.client.kv_client().txn(txn).await.map_err(backend)?;
+        let resp = self
+            .retry(|mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await
+            .map_err(backend)?;
         let revision = revision_of(resp.header())?;
         let kv = resp.op_responses().into_iter().find_map(|op| match op {
             TxnOpResponse::Put(p) => p.prev_key().map(key_value),
@@ -270,11 +318,11 @@ fn tls_config(files: &TlsFiles) -> Result<etcd_client::TlsOptions, StoreError> {
 #[async_trait::async_trait]
 impl Store for EtcdStore {
     async fn current_revision(&self) -> Result<Revision, StoreError> {
-        let opts = GetOptions::new().with_count_only();
         let resp = self
-            .client
-            .kv_client()
-            .get(PROBE_KEY, Some(opts))
+            .retry(|mut kv| async move {
+                kv.get(PROBE_KEY, Some(GetOptions::new().with_count_only()))
+                    .await
+            })
             .await
             .map_err(backend)?;
         revision_of(resp.header())
@@ -311,7 +359,13 @@ impl Store for EtcdStore {
             return Ok((None, 0));
         }
         let opts = revision.map(|r| GetOptions::new().with_revision(r));
-        let resp = match self.client.kv_client().get(key, opts).await {
+        let resp = match self
+            .retry(|mut kv| {
+                let opts = opts.clone();
+                async move { kv.get(key, opts).await }
+            })
+            .await
+        {
             Ok(r) => r,
             Err(e) => return Err(self.revision_error(e, revision.unwrap_or(0)).await),
         };
@@ -346,7 +400,13 @@ impl Store for EtcdStore {
         if let Some(r) = req.revision {
             opts = opts.with_revision(r);
         }
-        let resp = match self.client.kv_client().get(start, Some(opts)).await {
+        let resp = match self
+            .retry(|mut kv| {
+                let (start, opts) = (start.clone(), opts.clone());
+                async move { kv.get(start, Some(opts)).await }
+            })
+            .await
+        {
             Ok(r) => r,
             Err(e) => return Err(self.revision_error(e, req.revision.unwrap_or(0)).await),
         };
@@ -467,11 +527,12 @@ impl Store for EtcdStore {
         if check_compact(revision, current, compacted)? == CompactPlan::Noop {
             return Ok(());
         }
-        self.client
-            .kv_client()
-            .compact(revision, Some(CompactionOptions::new().with_physical()))
-            .await
-            .map_err(backend)?;
+        self.retry(|mut kv| async move {
+            kv.compact(revision, Some(CompactionOptions::new().with_physical()))
+                .await
+        })
+        .await
+        .map_err(backend)?;
         self.compacted_hint.fetch_max(revision, Ordering::Relaxed);
         Ok(())
     }
@@ -480,6 +541,29 @@ impl Store for EtcdStore {
 #[cfg(test)]
 mod tests {
     use super::prefix_end;
+
+    #[test]
+    fn only_errors_of_requests_never_served_are_retried() {
+        use super::transient;
+        let status =
+            |code, msg: &str| etcd_client::Error::GRpcStatus(tonic::Status::new(code, msg));
+        assert!(transient(&status(
+            tonic::Code::Unavailable,
+            "tcp connect error"
+        )));
+        assert!(transient(&status(
+            tonic::Code::Unknown,
+            "etcdserver: leader changed"
+        )));
+        assert!(!transient(&status(
+            tonic::Code::OutOfRange,
+            "etcdserver: mvcc: required revision has been compacted"
+        )));
+        assert!(!transient(&status(
+            tonic::Code::Unknown,
+            "h2 protocol error"
+        )));
+    }
 
     #[test]
     fn prefix_ends_increment_the_last_byte_that_can_be() {

@@ -55,6 +55,42 @@ mod tests {
     }
 }
 
+/// TLS towards etcd (in `skiff server` and `skiff store`).
+#[derive(Debug, Args)]
+pub struct EtcdTlsFlags {
+    /// CA certificate (PEM) that signed the etcd members' certificates; makes the connection
+    /// https.
+    #[arg(long, value_name = "PATH")]
+    datastore_cafile: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for etcd (with --datastore-keyfile).
+    #[arg(long, value_name = "PATH")]
+    datastore_certfile: Option<std::path::PathBuf>,
+    /// Key (PEM) of --datastore-certfile.
+    #[arg(long, value_name = "PATH")]
+    datastore_keyfile: Option<std::path::PathBuf>,
+}
+
+impl EtcdTlsFlags {
+    /// The files the flags name.
+    pub fn files(&self) -> skiff_store_etcd::TlsFiles {
+        skiff_store_etcd::TlsFiles {
+            ca: self.datastore_cafile.clone(),
+            cert: self.datastore_certfile.clone(),
+            key: self.datastore_keyfile.clone(),
+        }
+    }
+
+    /// Connects to the etcd of `url` (`etcd://HOST:PORT[,...]`) with these files.
+    pub async fn connect(&self, url: &str) -> anyhow::Result<skiff_store_etcd::EtcdStore> {
+        let tls = self.files();
+        let endpoints =
+            skiff_store_etcd::parse_datastore(url, tls.any()).map_err(|e| anyhow::anyhow!(e))?;
+        let mut options = skiff_store_etcd::EtcdOptions::new(endpoints);
+        options.tls = tls;
+        Ok(skiff_store_etcd::EtcdStore::connect(options).await?)
+    }
+}
+
 /// Flags of the controller manager (in `skiff server` and `skiff controllers`).
 #[derive(Debug, Args)]
 pub struct ControllerFlags {

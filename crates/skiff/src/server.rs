@@ -61,16 +61,8 @@ pub struct ServerArgs {
     /// and keys).
     #[arg(long, default_value = "embedded", value_name = "DATASTORE")]
     datastore: String,
-    /// CA certificate (PEM) that signed the etcd members' certificates; makes the connection
-    /// https.
-    #[arg(long, value_name = "PATH")]
-    datastore_cafile: Option<PathBuf>,
-    /// Client certificate (PEM) for etcd (with --datastore-keyfile).
-    #[arg(long, value_name = "PATH")]
-    datastore_certfile: Option<PathBuf>,
-    /// Key (PEM) of --datastore-certfile.
-    #[arg(long, value_name = "PATH")]
-    datastore_keyfile: Option<PathBuf>,
+    #[command(flatten)]
+    datastore_tls: crate::flags::EtcdTlsFlags,
     /// The embedded node agent's flags (last: they open their own help heading).
     #[command(flatten)]
     agent: skiff_agent::NodeOptions,
@@ -95,11 +87,7 @@ pub(crate) fn default_data_dir() -> PathBuf {
 /// The store the flags name.
 fn datastore(args: &ServerArgs) -> Result<skiff_apiserver::config::Datastore> {
     use skiff_apiserver::config::Datastore;
-    let tls = skiff_store_etcd::TlsFiles {
-        ca: args.datastore_cafile.clone(),
-        cert: args.datastore_certfile.clone(),
-        key: args.datastore_keyfile.clone(),
-    };
+    let tls = args.datastore_tls.files();
     if args.datastore == "embedded" {
         if tls.any() {
             bail!("--datastore-cafile/-certfile/-keyfile are for --datastore etcd://...; the embedded store needs none");

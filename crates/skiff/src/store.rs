@@ -46,34 +46,6 @@ struct DataDir {
 }
 
 #[derive(Debug, Args)]
-struct EtcdFlags {
-    /// CA certificate (PEM) of the etcd members.
-    #[arg(long, value_name = "PATH")]
-    datastore_cafile: Option<PathBuf>,
-    /// Client certificate (PEM) for etcd.
-    #[arg(long, value_name = "PATH")]
-    datastore_certfile: Option<PathBuf>,
-    /// Key (PEM) of --datastore-certfile.
-    #[arg(long, value_name = "PATH")]
-    datastore_keyfile: Option<PathBuf>,
-}
-
-impl EtcdFlags {
-    async fn connect(&self, url: &str) -> Result<skiff_store_etcd::EtcdStore> {
-        let tls = skiff_store_etcd::TlsFiles {
-            ca: self.datastore_cafile.clone(),
-            cert: self.datastore_certfile.clone(),
-            key: self.datastore_keyfile.clone(),
-        };
-        let endpoints =
-            skiff_store_etcd::parse_datastore(url, tls.any()).map_err(|e| anyhow!(e))?;
-        let mut options = skiff_store_etcd::EtcdOptions::new(endpoints);
-        options.tls = tls;
-        Ok(skiff_store_etcd::EtcdStore::connect(options).await?)
-    }
-}
-
-#[derive(Debug, Args)]
 struct SaveArgs {
     /// Where to write the snapshot.
     file: PathBuf,
@@ -83,7 +55,7 @@ struct SaveArgs {
     #[arg(long, value_name = "DATASTORE")]
     datastore: Option<String>,
     #[command(flatten)]
-    etcd: EtcdFlags,
+    etcd: crate::flags::EtcdTlsFlags,
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +74,7 @@ struct MigrateArgs {
     #[command(flatten)]
     dir: DataDir,
     #[command(flatten)]
-    etcd: EtcdFlags,
+    etcd: crate::flags::EtcdTlsFlags,
 }
 
 fn store_path(dir: &DataDir) -> PathBuf {
