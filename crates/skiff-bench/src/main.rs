@@ -6,6 +6,7 @@ mod apiserver;
 mod measure;
 mod pods;
 mod scale;
+mod store;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -26,8 +27,9 @@ pub struct Args {
     /// Concurrent watchers for the watch-latency phase.
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
-    /// Which benchmark: `apiserver` (issue 2), `scale` (scheduling with simulated nodes) or
-    /// `pods` (the node agent with a real containerd; needs root).
+    /// Which benchmark: `apiserver` (issue 2), `scale` (scheduling with simulated nodes),
+    /// `pods` (the node agent with a real containerd; needs root) or `store` (etcd and the
+    /// embedded store side by side; needs etcd).
     #[arg(long, default_value = "apiserver")]
     pub suite: String,
     /// `scale`: simulated nodes.
@@ -36,6 +38,10 @@ pub struct Args {
     /// `scale`: pods (rounded up to Deployments of 100 replicas).
     #[arg(long, default_value_t = 30_000)]
     pub pods: usize,
+    /// `store`: updates applied to 1,000 objects of the embedded store while its file size is
+    /// sampled.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub updates: usize,
     /// Replace the section between the `<!-- bench:<suite> -->` markers of this file (for
     /// `scale`, the section is `scale-<nodes>`).
     #[arg(long, value_name = "FILE")]
@@ -49,8 +55,9 @@ async fn main() {
         "apiserver" => (apiserver::run(&args).await, "apiserver".to_string()),
         "scale" => (scale::run(&args).await, format!("scale-{}", args.nodes)),
         "pods" => (pods::run(&args).await, "pods".to_string()),
+        "store" => (store::run(&args).await, "store".to_string()),
         other => {
-            eprintln!("skiff-bench: unknown --suite {other:?} (use apiserver, scale or pods)");
+            eprintln!("skiff-bench: unknown --suite {other:?} (use apiserver, scale, pods or store)");
             std::process::exit(2);
         }
     };

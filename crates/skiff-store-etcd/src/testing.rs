@@ -18,6 +18,8 @@ struct Member {
 pub struct EtcdCluster {
     members: Vec<Member>,
     dir: tempfile::TempDir,
+    /// With TLS: the CA, and the client certificate and key, members require.
+    tls: Option<crate::TlsFiles>,
 }
 
 fn free_port() -> u16 {
@@ -34,6 +36,16 @@ fn binary() -> String {
 impl EtcdCluster {
     /// Starts `n` members and waits until each accepts client connections.
     pub fn start(n: usize) -> Self {
+        Self::start_with(n, false)
+    }
+
+    /// Starts `n` members that serve clients over TLS only and require a client certificate
+    /// signed by their CA ([`EtcdCluster::tls`] names the files a client needs).
+    pub fn start_tls(n: usize) -> Self {
+        Self::start_with(n, true)
+    }
+
+    fn start_with(n: usize, tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
@@ -43,7 +55,8 @@ impl EtcdCluster {
                 child: None,
             })
             .collect();
-        let mut cluster = EtcdCluster { members, dir };
+        let tls = tls.then(|| write_certificates(dir.path()));
+        let mut cluster = EtcdCluster { members, dir, tls };
         for i in 0..n {
             cluster.launch(i, "new");
         }
@@ -77,8 +90,22 @@ impl EtcdCluster {
                     .join(format!("{}.log", self.members[i].name)),
             )
             .expect("etcd log file");
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let certs = self.dir.path().join("certs");
         let m = &mut self.members[i];
-        let client = format!("http://127.0.0.1:{}", m.client);
+        let client = format!("{scheme}://127.0.0.1:{}", m.client);
+        let mut tls_args: Vec<std::ffi::OsString> = Vec::new();
+        if scheme == "https" {
+            for (flag, file) in [
+                ("--cert-file", "server.crt"),
+                ("--key-file", "server.key"),
+                ("--trusted-ca-file", "ca.crt"),
+            ] {
+                tls_args.push(flag.into());
+                tls_args.push(certs.join(file).into());
+            }
+            tls_args.push("--client-cert-auth".into());
+        }
         let peer = format!("http://127.0.0.1:{}", m.peer);
         let child = Command::new(binary())
             .args(["--name", &m.name])
@@ -92,6 +119,7 @@ impl EtcdCluster {
             .args(["--initial-cluster-state", state])
             .args(["--initial-cluster-token", "skiff-test"])
             .args(["--logger", "zap", "--log-level", "warn"])
+            .args(&tls_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -134,10 +162,16 @@ impl EtcdCluster {
 
     /// The members' client URLs.
     pub fn endpoints(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .map(|m| format!("{scheme}://127.0.0.1:{}", m.client))
             .collect()
+    }
+
+    /// The CA and client certificate files of a TLS cluster.
+    pub fn tls(&self) -> Option<&crate::TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// The `--datastore` value of `skiff server` for this cluster.
@@ -168,6 +202,40 @@ impl EtcdCluster {
         self.kill(i);
         self.launch(i, "existing");
         self.wait_ready(i);
+    }
+}
+
+/// Writes a CA, a server certificate for 127.0.0.1/localhost and a client certificate under
+/// `dir/certs`; returns the client's files.
+fn write_certificates(dir: &std::path::Path) -> crate::TlsFiles {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).expect("certs dir");
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::default();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut p = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        p.subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        p.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = p.signed_by(&key, &issuer).expect("certificate");
+        std::fs::write(certs.join(format!("{name}.crt")), cert.pem()).expect("write");
+        std::fs::write(certs.join(format!("{name}.key")), key.serialize_pem()).expect("write");
+    };
+    std::fs::write(certs.join("ca.crt"), ca_cert.pem()).expect("write");
+    leaf("server");
+    leaf("client");
+    crate::TlsFiles {
+        ca: Some(certs.join("ca.crt")),
+        cert: Some(certs.join("client.crt")),
+        key: Some(certs.join("client.key")),
     }
 }
 

@@ -159,3 +159,38 @@ fn two_servers_on_one_etcd_serve_one_cluster() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(pods(), 5);
 }
+
+#[test]
+fn an_etcd_that_requires_client_certificates() {
+    let etcd = EtcdCluster::start_tls(1);
+    let url = etcd.datastore_url();
+    let tls = etcd.tls().expect("a TLS cluster").clone();
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().unwrap().to_str().unwrap().to_string();
+    let (ca, cert, key) = (path(&tls.ca), path(&tls.cert), path(&tls.key));
+    let s = Server::start_with(&[
+        "--datastore",
+        &url,
+        "--datastore-cafile",
+        &ca,
+        "--datastore-certfile",
+        &cert,
+        "--datastore-keyfile",
+        &key,
+    ]);
+    s.ok(&["create", "configmap", "over-tls"]);
+    assert!(s.logs().contains("state in etcd at https://127.0.0.1:"), "{}", s.logs());
+
+    // Without the client certificate etcd refuses the connection: one clear line.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["server", "--disable-agent", "--secure-port", "0", "--datastore", &url])
+        .args(["--datastore-cafile", &ca, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run skiff");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("skiff:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("etcd"), "{err}");
+}
