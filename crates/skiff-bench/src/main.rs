@@ -57,7 +57,9 @@ async fn main() {
         "pods" => (pods::run(&args).await, "pods".to_string()),
         "store" => (store::run(&args).await, "store".to_string()),
         other => {
-            eprintln!("skiff-bench: unknown --suite {other:?} (use apiserver, scale, pods or store)");
+            eprintln!(
+                "skiff-bench: unknown --suite {other:?} (use apiserver, scale, pods or store)"
+            );
             std::process::exit(2);
         }
     };

@@ -87,8 +87,10 @@ async fn raw_etcd(endpoints: &[String], clients: usize, n: usize, round: usize) 
 }
 
 fn configmap(name: &str) -> ConfigMap {
-    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"payload": "x".repeat(1024)}}))
-        .expect("valid configmap")
+    serde_json::from_value(
+        json!({"metadata": {"name": name}, "data": {"payload": "x".repeat(1024)}}),
+    )
+    .expect("valid configmap")
 }
 
 async fn creates(kubeconfig: &std::path::Path, clients: usize, n: usize, ns: &str) -> Result<Load> {
@@ -132,7 +134,10 @@ async fn creates(kubeconfig: &std::path::Path, clients: usize, n: usize, ns: &st
 }
 
 /// Latency from a create's send time to its watch event, one watcher, `events` creates.
-async fn watch_latency(kubeconfig: &std::path::Path, events: usize) -> Result<(Duration, Duration)> {
+async fn watch_latency(
+    kubeconfig: &std::path::Path,
+    events: usize,
+) -> Result<(Duration, Duration)> {
     let c = client(kubeconfig).await?;
     let api: Api<ConfigMap> = Api::namespaced(c, "default");
     let rv = api
@@ -197,7 +202,12 @@ async fn file_growth(updates: usize, objects: usize) -> Result<(Vec<(usize, f64)
     let value = bytes::Bytes::from(vec![b'x'; 1024]);
     let mut revs = Vec::with_capacity(objects);
     for i in 0..objects {
-        revs.push(store.create(&format!("/registry/bench/{i:05}"), value.clone()).await?.mod_revision);
+        revs.push(
+            store
+                .create(&format!("/registry/bench/{i:05}"), value.clone())
+                .await?
+                .mod_revision,
+        );
     }
     let revs = Arc::new(std::sync::Mutex::new(revs));
     let samples = 20;
@@ -210,7 +220,8 @@ async fn file_growth(updates: usize, objects: usize) -> Result<(Vec<(usize, f64)
         let target = s * chunk;
         let mut tasks = Vec::new();
         for w in 0..64 {
-            let (store, revs, done, value) = (store.clone(), revs.clone(), done.clone(), value.clone());
+            let (store, revs, done, value) =
+                (store.clone(), revs.clone(), done.clone(), value.clone());
             tasks.push(tokio::spawn(async move {
                 // Each writer owns the keys ≡ w (mod 64): no two race for one key.
                 let mine: Vec<usize> = (w..objects).step_by(64).collect();
@@ -236,7 +247,10 @@ async fn file_growth(updates: usize, objects: usize) -> Result<(Vec<(usize, f64)
         }
         previous = Some(store.current_revision().await?);
         out.push((target, file_mib(&path)));
-        eprintln!("skiff-bench: {target} updates, store file {:.1} MiB", file_mib(&path));
+        eprintln!(
+            "skiff-bench: {target} updates, store file {:.1} MiB",
+            file_mib(&path)
+        );
     }
     let per_s = (samples * chunk) as f64 / started.elapsed().as_secs_f64();
     store.close()?;

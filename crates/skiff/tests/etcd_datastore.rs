@@ -178,12 +178,23 @@ fn an_etcd_that_requires_client_certificates() {
         &key,
     ]);
     s.ok(&["create", "configmap", "over-tls"]);
-    assert!(s.logs().contains("state in etcd at https://127.0.0.1:"), "{}", s.logs());
+    assert!(
+        s.logs().contains("state in etcd at https://127.0.0.1:"),
+        "{}",
+        s.logs()
+    );
 
     // Without the client certificate etcd refuses the connection: one clear line.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["server", "--disable-agent", "--secure-port", "0", "--datastore", &url])
+        .args([
+            "server",
+            "--disable-agent",
+            "--secure-port",
+            "0",
+            "--datastore",
+            &url,
+        ])
         .args(["--datastore-cafile", &ca, "--data-dir"])
         .arg(dir.path())
         .output()
