@@ -160,6 +160,16 @@ fn volumes_show_their_sources_and_follow_updates() {
         user["extra"]["authentication.kubernetes.io/node-name"],
         serde_json::json!(["vols"])
     );
+    // ... and what in-cluster clients read besides: the API server's Service address
+    let ip = s.ok(&["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert_eq!(
+        sh("echo -n $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"),
+        format!("{ip}:443")
+    );
+    assert_eq!(
+        sh("echo -n $KUBERNETES_PORT_443_TCP"),
+        format!("tcp://{ip}:443")
+    );
 
     // an update of the ConfigMap reaches the volume (not the subPath mount, like upstream)
     s.apply_ok(

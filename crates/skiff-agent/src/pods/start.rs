@@ -346,6 +346,35 @@ impl PodWorker {
         Ok(())
     }
 
+    /// The Services' environment variables of `pod` (the kubelet's service links).
+    async fn service_env(&self, pod: &Pod) -> Result<BTreeMap<String, String>, String> {
+        use k8s_openapi::api::core::v1::Service;
+        let ns = pod.namespace().unwrap_or_default();
+        let links = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.enable_service_links)
+            .unwrap_or(true);
+        let mut services = Vec::new();
+        let default: Api<Service> = Api::namespaced(self.client.clone(), "default");
+        if let Some(k) = default
+            .get_opt("kubernetes")
+            .await
+            .map_err(|e| format!("listing services: {e}"))?
+        {
+            services.push(k);
+        }
+        if links {
+            let own: Api<Service> = Api::namespaced(self.client.clone(), &ns);
+            let list = own
+                .list(&Default::default())
+                .await
+                .map_err(|e| format!("listing services: {e}"))?;
+            services.extend(list.items);
+        }
+        Ok(podsync::env::service_env(&services, &ns, links))
+    }
+
     /// The container's environment, reading the ConfigMaps and Secrets it names.
     async fn environment(
         &self,
@@ -385,6 +414,7 @@ impl PodWorker {
                 secrets.insert(name, data);
             }
         }
+        let service_env = self.service_env(pod).await.map_err(config_error)?;
         let sources = podsync::env::Sources {
             pod: Some(pod),
             config_maps,
@@ -393,6 +423,7 @@ impl PodWorker {
             host_ip: self.host_ip.clone(),
             node_cpu_millis: self.node_cpu_millis,
             node_memory_bytes: self.node_memory_bytes,
+            service_env,
         };
         podsync::env::resolve(c, &sources).map_err(config_error)
     }

@@ -15,7 +15,7 @@
 //! assert_eq!(env, [("A".to_string(), "x".to_string()), ("B".to_string(), "x-y".to_string())]);
 //! ```
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, Service};
 use std::collections::BTreeMap;
 
 /// What a container's environment may refer to.
@@ -35,6 +35,9 @@ pub struct Sources<'a> {
     pub node_cpu_millis: i64,
     /// Node allocatable memory in bytes (what `limits.memory` reads without a limit).
     pub node_memory_bytes: i64,
+    /// The Services' variables ([`service_env`]): added after the container's own and usable
+    /// in `$(VAR)` expansion.
+    pub service_env: BTreeMap<String, String>,
 }
 
 impl<'a> Sources<'a> {
@@ -42,6 +45,65 @@ impl<'a> Sources<'a> {
         static EMPTY: std::sync::OnceLock<Pod> = std::sync::OnceLock::new();
         self.pod.unwrap_or_else(|| EMPTY.get_or_init(Pod::default))
     }
+}
+
+/// A Service name as an environment variable prefix (`my-svc` → `MY_SVC`).
+fn env_prefix(name: &str) -> String {
+    name.replace('-', "_").to_ascii_uppercase()
+}
+
+/// PURE — the kubelet's Service environment variables (`KUBERNETES_SERVICE_HOST`, ...): the
+/// `kubernetes` Service of `default` always, and with `enableServiceLinks` every Service of
+/// the pod's namespace with a cluster IP, in the Docker-links shape upstream writes.
+pub fn service_env(
+    services: &[Service],
+    namespace: &str,
+    enable_links: bool,
+) -> BTreeMap<String, String> {
+    let mut chosen: BTreeMap<String, &Service> = BTreeMap::new();
+    for svc in services {
+        let name = svc.metadata.name.clone().unwrap_or_default();
+        let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
+        if ns == "default" && name == "kubernetes" {
+            chosen.entry(name).or_insert(svc);
+        } else if ns == namespace && enable_links {
+            chosen.insert(name, svc);
+        }
+    }
+    let mut env = BTreeMap::new();
+    for (name, svc) in chosen {
+        let Some(spec) = &svc.spec else { continue };
+        let ip = spec.cluster_ip.clone().unwrap_or_default();
+        let ports = spec.ports.clone().unwrap_or_default();
+        if ip.is_empty() || ip == "None" || ports.is_empty() {
+            continue;
+        }
+        let prefix = env_prefix(&name);
+        env.insert(format!("{prefix}_SERVICE_HOST"), ip.clone());
+        env.insert(format!("{prefix}_SERVICE_PORT"), ports[0].port.to_string());
+        for p in &ports {
+            if let Some(n) = p.name.as_deref().filter(|n| !n.is_empty()) {
+                env.insert(
+                    format!("{prefix}_SERVICE_PORT_{}", env_prefix(n)),
+                    p.port.to_string(),
+                );
+            }
+        }
+        for (i, p) in ports.iter().enumerate() {
+            let proto = p.protocol.clone().unwrap_or_else(|| "TCP".into());
+            let lower = proto.to_ascii_lowercase();
+            let url = format!("{lower}://{ip}:{}", p.port);
+            if i == 0 {
+                env.insert(format!("{prefix}_PORT"), url.clone());
+            }
+            let pp = format!("{prefix}_PORT_{}_{}", p.port, proto.to_ascii_uppercase());
+            env.insert(format!("{pp}_PROTO"), lower);
+            env.insert(format!("{pp}_PORT"), p.port.to_string());
+            env.insert(format!("{pp}_ADDR"), ip.clone());
+            env.insert(pp, url);
+        }
+    }
+    env
 }
 
 /// The names of the ConfigMaps and Secrets `c` refers to: what the driver must fetch.
@@ -271,10 +333,21 @@ pub fn resolve(c: &Container, src: &Sources<'_>) -> Result<Vec<(String, String)>
                     String::new()
                 }
             }
-            (Some(v), None) => expand(v, &vars),
+            (Some(v), None) if src.service_env.is_empty() => expand(v, &vars),
+            (Some(v), None) => {
+                let mut with_services = src.service_env.clone();
+                with_services.extend(vars.clone());
+                expand(v, &with_services)
+            }
             (None, None) => String::new(),
         };
         set(e.name.clone(), value, &mut order, &mut vars);
+    }
+    // The Services' variables come last, unless the container defines them itself.
+    for (k, v) in &src.service_env {
+        if !vars.contains_key(k) {
+            set(k.clone(), v.clone(), &mut order, &mut vars);
+        }
     }
     Ok(order
         .into_iter()
@@ -283,6 +356,104 @@ pub fn resolve(c: &Container, src: &Sources<'_>) -> Result<Vec<(String, String)>
             (k, v)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+
+    fn svc(ns: &str, name: &str, ip: &str, ports: serde_json::Value) -> Service {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"clusterIP": ip, "ports": ports},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_kubernetes_service_always_and_the_namespaces_with_links() {
+        let services = [
+            svc(
+                "default",
+                "kubernetes",
+                "10.43.0.1",
+                serde_json::json!([{"name": "https", "port": 443}]),
+            ),
+            svc(
+                "shop",
+                "redis-primary",
+                "10.43.0.9",
+                serde_json::json!([{"port": 6379}, {"name": "metrics", "port": 9121, "protocol": "TCP"}]),
+            ),
+            svc(
+                "shop",
+                "headless",
+                "None",
+                serde_json::json!([{"port": 80}]),
+            ),
+            svc(
+                "other",
+                "web",
+                "10.43.0.7",
+                serde_json::json!([{"port": 80}]),
+            ),
+        ];
+        let env = service_env(&services, "shop", true);
+        assert_eq!(env["KUBERNETES_SERVICE_HOST"], "10.43.0.1");
+        assert_eq!(env["KUBERNETES_SERVICE_PORT"], "443");
+        assert_eq!(env["KUBERNETES_SERVICE_PORT_HTTPS"], "443");
+        assert_eq!(env["KUBERNETES_PORT"], "tcp://10.43.0.1:443");
+        assert_eq!(env["KUBERNETES_PORT_443_TCP"], "tcp://10.43.0.1:443");
+        assert_eq!(env["KUBERNETES_PORT_443_TCP_PROTO"], "tcp");
+        assert_eq!(env["KUBERNETES_PORT_443_TCP_PORT"], "443");
+        assert_eq!(env["KUBERNETES_PORT_443_TCP_ADDR"], "10.43.0.1");
+        assert_eq!(env["REDIS_PRIMARY_SERVICE_PORT"], "6379");
+        assert_eq!(env["REDIS_PRIMARY_SERVICE_PORT_METRICS"], "9121");
+        assert_eq!(env["REDIS_PRIMARY_PORT_9121_TCP_ADDR"], "10.43.0.9");
+        assert!(!env
+            .keys()
+            .any(|k| k.starts_with("HEADLESS") || k.starts_with("WEB_")));
+        assert_eq!(env.len(), 8 + 2 + 1 + 1 + 8);
+        // Without links only the API server's.
+        let env = service_env(&services, "shop", false);
+        assert!(env.keys().all(|k| k.starts_with("KUBERNETES_")), "{env:?}");
+    }
+
+    #[test]
+    fn service_variables_come_last_expand_and_yield_to_the_containers() {
+        let c: Container = serde_json::from_value(serde_json::json!({
+            "name": "c",
+            "env": [
+                {"name": "API", "value": "https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": "8443"},
+            ],
+        }))
+        .unwrap();
+        let pod = Pod::default();
+        let src = Sources {
+            pod: Some(&pod),
+            service_env: BTreeMap::from([
+                (
+                    "KUBERNETES_SERVICE_HOST".to_string(),
+                    "10.43.0.1".to_string(),
+                ),
+                ("KUBERNETES_SERVICE_PORT".to_string(), "443".to_string()),
+            ]),
+            ..Default::default()
+        };
+        let env = resolve(&c, &src).unwrap();
+        assert_eq!(
+            env,
+            [
+                ("API".to_string(), "https://10.43.0.1:443".to_string()),
+                ("KUBERNETES_SERVICE_PORT".to_string(), "8443".to_string()),
+                (
+                    "KUBERNETES_SERVICE_HOST".to_string(),
+                    "10.43.0.1".to_string()
+                ),
+            ]
+        );
+    }
 }
 
 #[cfg(test)]
@@ -349,6 +520,7 @@ mod tests {
             host_ip: "192.0.2.2".into(),
             node_cpu_millis: 2000,
             node_memory_bytes: 8 << 30,
+            service_env: BTreeMap::new(),
         }
     }
 
