@@ -1,17 +1,22 @@
 //! What the scheduler needs besides nodes and pods: the Services, ReplicaSets,
 //! ReplicationControllers and StatefulSets that select pods (default topology spreading), the
-//! PodDisruptionBudgets (preemption) and namespace labels (affinity namespaceSelectors). Kept
+//! PodDisruptionBudgets (preemption), namespace labels (affinity namespaceSelectors) and the
+//! claims, volumes and StorageClasses VolumeBinding reads. Kept
 //! from watches and installed into the snapshot before a scheduling pass when changed.
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, ReplicationController, Service};
+use k8s_openapi::api::core::v1::{
+    Namespace, PersistentVolume, PersistentVolumeClaim, ReplicationController, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Resource;
-use skiff_scheduler::{Snapshot, Workloads};
+use skiff_scheduler::framework::EventResource;
+use skiff_scheduler::{Snapshot, Volumes, Workloads};
 use std::collections::BTreeMap;
 use std::pin::Pin;
 
@@ -24,6 +29,9 @@ pub enum ContextChange {
     StatefulSet(Event<StatefulSet>),
     Pdb(Event<PodDisruptionBudget>),
     Namespace(Event<Namespace>),
+    Claim(Event<PersistentVolumeClaim>),
+    Volume(Event<PersistentVolume>),
+    Class(Event<StorageClass>),
 }
 
 type Objects<K> = BTreeMap<(String, String), K>;
@@ -73,8 +81,12 @@ pub struct Context {
     stateful_sets: Objects<StatefulSet>,
     pdbs: Objects<PodDisruptionBudget>,
     namespaces: Objects<Namespace>,
+    claims: Objects<PersistentVolumeClaim>,
+    volumes: Objects<PersistentVolume>,
+    classes: Objects<StorageClass>,
     pending: Pending,
     dirty: bool,
+    volumes_dirty: bool,
 }
 
 #[derive(Default)]
@@ -85,11 +97,47 @@ struct Pending {
     stateful_sets: Option<Objects<StatefulSet>>,
     pdbs: Option<Objects<PodDisruptionBudget>>,
     namespaces: Option<Objects<Namespace>>,
+    claims: Option<Objects<PersistentVolumeClaim>>,
+    volumes: Option<Objects<PersistentVolume>>,
+    classes: Option<Objects<StorageClass>>,
 }
 
 impl Context {
-    /// Applies one change.
-    pub fn apply(&mut self, c: ContextChange) {
+    /// Applies one change; for a storage kind that changed, the resource to tell the
+    /// scheduling queue about (pods waiting for a claim or a volume are tried again).
+    pub fn apply(&mut self, c: ContextChange) -> Option<EventResource> {
+        let p = &mut self.pending;
+        let storage = match c {
+            ContextChange::Claim(e) => Some((
+                EventResource::PersistentVolumeClaim,
+                apply(&mut self.claims, &mut p.claims, e, |a, b| {
+                    a.spec == b.spec
+                        && a.metadata.deletion_timestamp == b.metadata.deletion_timestamp
+                }),
+            )),
+            ContextChange::Volume(e) => Some((
+                EventResource::PersistentVolume,
+                apply(&mut self.volumes, &mut p.volumes, e, |a, b| {
+                    a.spec == b.spec
+                }),
+            )),
+            ContextChange::Class(e) => Some((
+                EventResource::StorageClass,
+                apply(&mut self.classes, &mut p.classes, e, |a, b| {
+                    a.volume_binding_mode == b.volume_binding_mode
+                }),
+            )),
+            other => {
+                self.apply_workload(other);
+                None
+            }
+        };
+        let (resource, changed) = storage?;
+        self.volumes_dirty |= changed;
+        changed.then_some(resource)
+    }
+
+    fn apply_workload(&mut self, c: ContextChange) {
         let p = &mut self.pending;
         // Selectors and labels matter to spreading and affinity; PDB status to preemption.
         let changed = match c {
@@ -117,12 +165,33 @@ impl Context {
                     a.metadata.labels == b.metadata.labels
                 })
             }
+            ContextChange::Claim(_) | ContextChange::Volume(_) | ContextChange::Class(_) => false,
         };
         self.dirty |= changed;
     }
 
     /// Puts the current context into `snapshot` if it changed since the last time.
     pub fn install(&mut self, snapshot: &mut Snapshot) {
+        if std::mem::take(&mut self.volumes_dirty) {
+            let name = |m: &kube::api::ObjectMeta| m.name.clone().unwrap_or_default();
+            *snapshot = std::mem::take(snapshot).with_volumes(Volumes {
+                claims: self
+                    .claims
+                    .iter()
+                    .map(|((ns, n), c)| (format!("{ns}/{n}"), c.clone()))
+                    .collect(),
+                volumes: self
+                    .volumes
+                    .values()
+                    .map(|v| (name(&v.metadata), v.clone()))
+                    .collect(),
+                classes: self
+                    .classes
+                    .values()
+                    .map(|c| (name(&c.metadata), c.clone()))
+                    .collect(),
+            });
+        }
         if !std::mem::take(&mut self.dirty) {
             return;
         }
@@ -165,5 +234,8 @@ pub fn changes(client: &kube::Client) -> Pin<Box<dyn Stream<Item = ContextChange
         watch(client, ContextChange::StatefulSet),
         watch(client, ContextChange::Pdb),
         watch(client, ContextChange::Namespace),
+        watch(client, ContextChange::Claim),
+        watch(client, ContextChange::Volume),
+        watch(client, ContextChange::Class),
     ]))
 }

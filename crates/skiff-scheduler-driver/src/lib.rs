@@ -206,7 +206,13 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
                 None => return,
             },
             Some(b) = bound_rx.recv() => s.on_bound(b),
-            Some(c) = context_feed.next() => context.apply(c),
+            Some(c) = context_feed.next() => {
+                if let Some(resource) = context.apply(c) {
+                    let event = ClusterEvent::new(resource, ActionType::ADD.or(ActionType::UPDATE));
+                    let now = s.now();
+                    s.queue.on_event(event, now);
+                }
+            }
             _ = tokio::time::sleep(wake) => {}
             _ = stop.changed() => return,
         }

@@ -13,6 +13,12 @@ pub enum EventResource {
     AssignedPod,
     /// A pod not bound yet (including the pod being scheduled).
     UnscheduledPod,
+    /// A PersistentVolumeClaim.
+    PersistentVolumeClaim,
+    /// A PersistentVolume.
+    PersistentVolume,
+    /// A StorageClass.
+    StorageClass,
     /// Matches every resource.
     WildCard,
 }

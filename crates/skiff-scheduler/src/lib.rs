@@ -33,4 +33,4 @@ pub use pod_info::PodInfo;
 pub use profile::Profile;
 pub use queue::{QueueConfig, QueuedPod, SchedulingQueue};
 pub use schedule::{schedule, FitError, Placement, ScheduleResult};
-pub use snapshot::{NodeInfo, Snapshot, Workloads};
+pub use snapshot::{NodeInfo, Snapshot, Volumes, Workloads};

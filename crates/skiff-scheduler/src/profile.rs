@@ -9,7 +9,7 @@ use crate::framework::{
 use crate::plugins::{
     ImageLocality, InterPodAffinity, NodeAffinity, NodeName, NodePorts,
     NodeResourcesBalancedAllocation, NodeResourcesFit, NodeUnschedulable, PodTopologySpread,
-    SchedulingGates, TaintToleration,
+    SchedulingGates, TaintToleration, VolumeBinding,
 };
 use crate::pod_info::PodInfo;
 use crate::preemption::DefaultPreemption;
@@ -119,6 +119,7 @@ impl Default for Profile {
         let pod_affinity = Arc::new(InterPodAffinity::default());
         let balanced = Arc::new(NodeResourcesBalancedAllocation::default());
         let images = Arc::new(ImageLocality);
+        let volumes = Arc::new(VolumeBinding);
         let mut p = Profile::empty(DEFAULT_SCHEDULER_NAME);
         p.register(&SchedulingGates);
         p.filter(Arc::new(NodeUnschedulable))
@@ -136,6 +137,8 @@ impl Default for Profile {
             .filter(fit.clone())
             .pre_score(fit.clone())
             .score(fit, weights::NODE_RESOURCES_FIT)
+            .pre_filter(volumes.clone())
+            .filter(volumes)
             .pre_filter(spread.clone())
             .filter(spread.clone())
             .pre_score(spread.clone())
@@ -497,6 +500,7 @@ mod tests {
                 "NodeAffinity",
                 "NodePorts",
                 "NodeResourcesFit",
+                "VolumeBinding",
                 "PodTopologySpread",
                 "InterPodAffinity",
             ])

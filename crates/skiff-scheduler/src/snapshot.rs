@@ -243,6 +243,17 @@ pub struct Workloads {
     pub stateful_sets: Vec<StatefulSet>,
 }
 
+/// The storage objects VolumeBinding reads.
+#[derive(Clone, Debug, Default)]
+pub struct Volumes {
+    /// PersistentVolumeClaims by `namespace/name`.
+    pub claims: HashMap<String, k8s_openapi::api::core::v1::PersistentVolumeClaim>,
+    /// PersistentVolumes by name.
+    pub volumes: HashMap<String, k8s_openapi::api::core::v1::PersistentVolume>,
+    /// StorageClasses by name.
+    pub classes: HashMap<String, k8s_openapi::api::storage::v1::StorageClass>,
+}
+
 /// The cluster as one scheduling cycle sees it.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
@@ -258,6 +269,7 @@ pub struct Snapshot {
     priority_classes: Vec<PriorityClass>,
     pdbs: Vec<PodDisruptionBudget>,
     workloads: Workloads,
+    volumes: Arc<Volumes>,
 }
 
 fn node_images(node: &Node) -> impl Iterator<Item = &ContainerImage> {
@@ -439,6 +451,17 @@ impl Snapshot {
     pub fn with_workloads(mut self, workloads: Workloads) -> Self {
         self.workloads = workloads;
         self
+    }
+
+    /// Replaces the claims, volumes and classes VolumeBinding reads.
+    pub fn with_volumes(mut self, volumes: Volumes) -> Self {
+        self.volumes = Arc::new(volumes);
+        self
+    }
+
+    /// The claims, volumes and classes.
+    pub fn volumes(&self) -> &Volumes {
+        &self.volumes
     }
 
     /// Parses a pod, resolving its priority against the snapshot's PriorityClasses.

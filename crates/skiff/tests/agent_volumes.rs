@@ -161,7 +161,13 @@ fn volumes_show_their_sources_and_follow_updates() {
         serde_json::json!(["vols"])
     );
     // ... and what in-cluster clients read besides: the API server's Service address
-    let ip = s.ok(&["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    let ip = s.ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
     assert_eq!(
         sh("echo -n $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"),
         format!("{ip}:443")

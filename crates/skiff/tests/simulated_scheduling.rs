@@ -1,6 +1,7 @@
 //! Scheduling against simulated nodes (`skiff sim`): anti-affinity spreads replicas over
 //! distinct nodes and explains the one that fits nowhere, taints keep pods away unless
-//! tolerated, and a high-priority pod preempts a low-priority one on a full cluster.
+//! tolerated, a high-priority pod preempts a low-priority one on a full cluster, and a pod
+//! follows its node-local volume (VolumeBinding) and waits for a claim that does not exist yet.
 
 mod common;
 use common::{eventually, json, Server};
@@ -134,4 +135,48 @@ fn a_high_priority_pod_preempts_a_low_priority_one() {
         .filter_map(|e| e["reason"].as_str())
         .collect();
     assert!(reasons.contains(&"FailedScheduling"), "{reasons:?}");
+}
+
+#[test]
+fn a_pod_follows_its_local_volume_and_waits_for_its_claim() {
+    let s = Server::start();
+    let _sim = s.sim(3, &[]);
+    // A node-local volume on sim-node-2, claimed by name (pre-bound, no class).
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: local-2}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  hostPath: {path: /tmp/local-2}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {key: kubernetes.io/hostname, operator: In, values: [sim-node-2]}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  storageClassName: \"\"\n  volumeName: local-2\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
+    );
+    let pod = |name: &str, claim: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{app: {name}}}\nspec:\n  containers: [{{name: c, image: busybox:1}}]\n  volumes:\n  - name: v\n    persistentVolumeClaim: {{claimName: {claim}}}\n")
+    };
+    s.apply_ok(&["apply", "-f", "-"], &pod("user", "data"));
+    eventually("the pod Running on the volume's node", || {
+        running_nodes(&s, "app=user") == ["sim-node-2"]
+    });
+
+    // A claim that does not exist yet: Pending with upstream's reason ...
+    s.apply_ok(&["apply", "-f", "-"], &pod("early", "later"));
+    let message = || {
+        s.ok(&[
+            "get",
+            "pod",
+            "early",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ])
+    };
+    eventually("the missing claim explained", || !message().is_empty());
+    assert!(
+        message().contains("persistentvolumeclaim \"later\" not found"),
+        "{}",
+        message()
+    );
+    // ... and scheduled as soon as the claim appears (not at the next periodic retry).
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: shared}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteMany]\n  hostPath: {path: /tmp/shared}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: later}\nspec:\n  storageClassName: \"\"\n  volumeName: shared\n  accessModes: [ReadWriteMany]\n  resources: {requests: {storage: 1Gi}}\n",
+    );
+    eventually("the waiting pod Running", || {
+        running_nodes(&s, "app=early").len() == 1
+    });
 }

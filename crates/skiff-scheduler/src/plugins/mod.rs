@@ -11,6 +11,7 @@ pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod scheduling_gates;
 pub mod taint_toleration;
+pub mod volume_binding;
 
 pub use balanced_allocation::NodeResourcesBalancedAllocation;
 pub use image_locality::ImageLocality;
@@ -23,6 +24,7 @@ pub use node_unschedulable::NodeUnschedulable;
 pub use pod_topology_spread::PodTopologySpread;
 pub use scheduling_gates::SchedulingGates;
 pub use taint_toleration::TaintToleration;
+pub use volume_binding::VolumeBinding;
 
 use crate::framework::{NodeScore, MAX_NODE_SCORE};
 

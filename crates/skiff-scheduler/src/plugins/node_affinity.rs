@@ -148,6 +148,20 @@ impl RequiredNodeAffinity {
         RequiredNodeAffinity { selector, terms }
     }
 
+    /// A node selector alone (a PersistentVolume's `nodeAffinity.required`).
+    pub fn of_selector(selector: &k8s_openapi::api::core::v1::NodeSelector) -> Self {
+        RequiredNodeAffinity {
+            selector: None,
+            terms: Some(
+                selector
+                    .node_selector_terms
+                    .iter()
+                    .filter_map(Term::parse)
+                    .collect(),
+            ),
+        }
+    }
+
     /// Whether the node satisfies the selector and any one of the terms (parse errors never match).
     pub fn matches(&self, node: &NodeInfo) -> bool {
         if let Some(s) = &self.selector {
