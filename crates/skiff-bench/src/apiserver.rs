@@ -1,7 +1,9 @@
 //! The API-server benchmark of issue 2: start-up time, idle RSS, concurrent creates, large
 //! lists (JSON and Table), watch delivery latency with many watchers, RSS with many objects.
 
-use crate::measure::{cpu_time, median, ms, percentile, rss_mib};
+use crate::measure::{
+    age_of, cpu_time, median, ms, percentile, rss_mib, run_numbered, stamped_configmap,
+};
 
 use crate::Args;
 use anyhow::{bail, Context, Result};
@@ -10,8 +12,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use std::time::{Duration, Instant};
 
 pub(crate) struct ServerProcess {
     pub(crate) child: Child,
@@ -124,32 +126,17 @@ pub async fn run(args: &Args) -> Result<String> {
     for _ in 0..args.clients {
         clients.push(client(&server.kubeconfig).await?);
     }
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let cpu_before = cpu_time(pid);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in clients {
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            let api: Api<ConfigMap> = Api::namespaced(c, "default");
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if i >= n {
-                    return Ok::<_, kube::Error>(lat);
-                }
-                let t = Instant::now();
-                api.create(&PostParams::default(), &configmap(&format!("bench-{i:06}")))
-                    .await?;
-                lat.push(t.elapsed());
-            }
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    let create_time = started.elapsed();
+    let apis: Vec<Api<ConfigMap>> = clients
+        .into_iter()
+        .map(|c| Api::namespaced(c, "default"))
+        .collect();
+    let (create_time, mut lat) = run_numbered(apis, n, |api, i| async move {
+        api.create(&PostParams::default(), &configmap(&format!("bench-{i:06}")))
+            .await
+            .map(drop)
+    })
+    .await?;
     let server_cpu = cpu_time(pid).saturating_sub(cpu_before);
     lat.sort();
     let creates_per_s = n as f64 / create_time.as_secs_f64();
@@ -204,18 +191,7 @@ pub async fn run(args: &Args) -> Result<String> {
             let mut lat = Vec::new();
             while lat.len() < events_per_watcher {
                 match tokio::time::timeout(Duration::from_secs(60), stream.next()).await {
-                    Ok(Some(Ok(WatchEvent::Added(cm)))) => {
-                        let sent: u128 = cm
-                            .data
-                            .and_then(|d| d.get("sent").cloned())
-                            .and_then(|s| s.parse().ok())
-                            .unwrap_or(0);
-                        let now = SystemTime::now()
-                            .duration_since(UNIX_EPOCH)
-                            .unwrap_or_default()
-                            .as_micros();
-                        lat.push(Duration::from_micros(now.saturating_sub(sent) as u64));
-                    }
+                    Ok(Some(Ok(WatchEvent::Added(cm)))) => lat.extend(age_of(&cm)),
                     Ok(Some(Ok(_))) => {}
                     _ => break,
                 }
@@ -225,14 +201,8 @@ pub async fn run(args: &Args) -> Result<String> {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for i in 0..events_per_watcher {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros();
-        let cm: ConfigMap = serde_json::from_value(
-            json!({"metadata": {"name": format!("w-{i}")}, "data": {"sent": now.to_string()}}),
-        )?;
-        api.create(&PostParams::default(), &cm).await?;
+        api.create(&PostParams::default(), &stamped_configmap(i))
+            .await?;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut wlat = Vec::new();

@@ -53,6 +53,72 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Runs operations `0..n` on one task per worker (each takes the next number until none is
+/// left); the wall time and every operation's latency.
+pub async fn run_numbered<W, F, Fut, E>(
+    workers: Vec<W>,
+    n: usize,
+    op: F,
+) -> Result<(Duration, Vec<Duration>), E>
+where
+    W: Clone + Send + 'static,
+    F: Fn(W, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = workers
+        .into_iter()
+        .map(|w| {
+            let (next, op) = (next.clone(), op.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        return Ok::<_, E>(lat);
+                    }
+                    let t = std::time::Instant::now();
+                    op(w.clone(), i).await?;
+                    lat.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("a benchmark task panicked")?);
+    }
+    Ok((started.elapsed(), lat))
+}
+
+/// Microseconds since the epoch (what a watched object carries as its send time).
+pub fn now_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros()
+}
+
+/// A ConfigMap named `w-<i>` carrying its send time in `data.sent`.
+pub fn stamped_configmap(i: usize) -> k8s_openapi::api::core::v1::ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("w-{i}")},
+        "data": {"sent": now_micros().to_string()},
+    }))
+    .expect("valid configmap")
+}
+
+/// How long ago a [`stamped_configmap`] was sent (`None` for another object).
+pub fn age_of(cm: &k8s_openapi::api::core::v1::ConfigMap) -> Option<Duration> {
+    let sent: u128 = cm.data.as_ref()?.get("sent")?.parse().ok()?;
+    Some(Duration::from_micros(
+        now_micros().saturating_sub(sent) as u64
+    ))
+}
+
 /// Milliseconds with two decimals.
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)

@@ -4,7 +4,7 @@
 //! file's size under a long steady update load with the compactor's policy.
 
 use crate::apiserver::{client, start};
-use crate::measure::{ms, percentile, rss_mib};
+use crate::measure::{age_of, ms, percentile, rss_mib, run_numbered, stamped_configmap};
 use crate::Args;
 use anyhow::{bail, Context, Result};
 use futures::StreamExt;
@@ -15,7 +15,7 @@ use skiff_store::Store;
 use skiff_store_etcd::testing::EtcdCluster;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Client counts measured.
 const LEVELS: [usize; 3] = [1, 16, 64];
@@ -60,30 +60,17 @@ async fn raw_etcd(endpoints: &[String], clients: usize, n: usize, round: usize) 
         .await
         .context("connecting to etcd")?;
     let value = vec![b'x'; 1024];
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (mut kv, next, value) = (client.kv_client(), next.clone(), value.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    return Ok::<_, etcd_client::Error>(lat);
-                }
-                let t = Instant::now();
-                kv.put(format!("/bench/raw-{round}/{i:07}"), value.clone(), None)
-                    .await?;
-                lat.push(t.elapsed());
-            }
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    Ok(Load::of(n, started.elapsed(), lat))
+    let kvs = vec![client.kv_client(); clients];
+    let (took, lat) = run_numbered(kvs, n, move |mut kv, i| {
+        let value = value.clone();
+        async move {
+            kv.put(format!("/bench/raw-{round}/{i:07}"), value, None)
+                .await
+                .map(drop)
+        }
+    })
+    .await?;
+    Ok(Load::of(n, took, lat))
 }
 
 fn configmap(name: &str) -> ConfigMap {
@@ -102,35 +89,17 @@ async fn creates(kubeconfig: &std::path::Path, clients: usize, n: usize, ns: &st
             &serde_json::from_value(json!({"metadata": {"name": ns}}))?,
         )
         .await?;
-    let mut conns = Vec::new();
+    let mut apis: Vec<Api<ConfigMap>> = Vec::new();
     for _ in 0..clients {
-        conns.push(client(kubeconfig).await?);
+        apis.push(Api::namespaced(client(kubeconfig).await?, ns));
     }
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in conns {
-        let (next, ns) = (next.clone(), ns.to_string());
-        tasks.push(tokio::spawn(async move {
-            let api: Api<ConfigMap> = Api::namespaced(c, &ns);
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    return Ok::<_, kube::Error>(lat);
-                }
-                let t = Instant::now();
-                api.create(&PostParams::default(), &configmap(&format!("c-{i:07}")))
-                    .await?;
-                lat.push(t.elapsed());
-            }
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    Ok(Load::of(n, started.elapsed(), lat))
+    let (took, lat) = run_numbered(apis, n, |api, i| async move {
+        api.create(&PostParams::default(), &configmap(&format!("c-{i:07}")))
+            .await
+            .map(drop)
+    })
+    .await?;
+    Ok(Load::of(n, took, lat))
 }
 
 /// Latency from a create's send time to its watch event, one watcher, `events` creates.
@@ -152,20 +121,7 @@ async fn watch_latency(
         let mut lat = Vec::new();
         while lat.len() < events {
             match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
-                Ok(Some(Ok(WatchEvent::Added(cm)))) => {
-                    let sent: u128 = cm
-                        .data
-                        .and_then(|d| d.get("sent").cloned())
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_micros();
-                    if sent > 0 {
-                        lat.push(Duration::from_micros(now.saturating_sub(sent) as u64));
-                    }
-                }
+                Ok(Some(Ok(WatchEvent::Added(cm)))) => lat.extend(age_of(&cm)),
                 Ok(Some(Ok(_))) => {}
                 _ => break,
             }
@@ -174,14 +130,8 @@ async fn watch_latency(
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..events {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros();
-        let cm: ConfigMap = serde_json::from_value(
-            json!({"metadata": {"name": format!("w-{i}")}, "data": {"sent": now.to_string()}}),
-        )?;
-        api.create(&PostParams::default(), &cm).await?;
+        api.create(&PostParams::default(), &stamped_configmap(i))
+            .await?;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut lat = watcher.await?;
@@ -193,8 +143,8 @@ async fn watch_latency(
 }
 
 /// The embedded store file under `updates` updates of `objects` keys from 64 writers,
-/// compacted every `every` updates to the revision seen at the previous compaction (the
-/// compactor's policy): (updates so far, file MiB) samples.
+/// compacted at each of 20 samples to the revision seen at the previous one (the compactor's
+/// policy): (updates so far, file MiB) samples, and the update rate.
 async fn file_growth(updates: usize, objects: usize) -> Result<(Vec<(usize, f64)>, f64)> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("state.redb");

@@ -80,13 +80,18 @@ impl EtcdTlsFlags {
         }
     }
 
-    /// Connects to the etcd of `url` (`etcd://HOST:PORT[,...]`) with these files.
-    pub async fn connect(&self, url: &str) -> anyhow::Result<skiff_store_etcd::EtcdStore> {
+    /// The options for the etcd of `url` (`etcd://HOST:PORT[,...]`) with these files.
+    pub fn options(&self, url: &str) -> Result<skiff_store_etcd::EtcdOptions, String> {
         let tls = self.files();
-        let endpoints =
-            skiff_store_etcd::parse_datastore(url, tls.any()).map_err(|e| anyhow::anyhow!(e))?;
+        let endpoints = skiff_store_etcd::parse_datastore(url, tls.any())?;
         let mut options = skiff_store_etcd::EtcdOptions::new(endpoints);
         options.tls = tls;
+        Ok(options)
+    }
+
+    /// Connects to the etcd of `url` with these files.
+    pub async fn connect(&self, url: &str) -> anyhow::Result<skiff_store_etcd::EtcdStore> {
+        let options = self.options(url).map_err(|e| anyhow::anyhow!(e))?;
         Ok(skiff_store_etcd::EtcdStore::connect(options).await?)
     }
 }

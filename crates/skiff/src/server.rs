@@ -87,17 +87,16 @@ pub(crate) fn default_data_dir() -> PathBuf {
 /// The store the flags name.
 fn datastore(args: &ServerArgs) -> Result<skiff_apiserver::config::Datastore> {
     use skiff_apiserver::config::Datastore;
-    let tls = args.datastore_tls.files();
     if args.datastore == "embedded" {
-        if tls.any() {
+        if args.datastore_tls.files().any() {
             bail!("--datastore-cafile/-certfile/-keyfile are for --datastore etcd://...; the embedded store needs none");
         }
         return Ok(Datastore::Embedded);
     }
-    let endpoints = skiff_store_etcd::parse_datastore(&args.datastore, tls.any())
+    let options = args
+        .datastore_tls
+        .options(&args.datastore)
         .map_err(|e| anyhow::anyhow!("{e}; or omit --datastore for the embedded store"))?;
-    let mut options = skiff_store_etcd::EtcdOptions::new(endpoints);
-    options.tls = tls;
     Ok(Datastore::Etcd(options))
 }
 

@@ -157,6 +157,7 @@ pub async fn create(cx: &Cx) -> Result<Response, ApiError> {
         req.expiration_seconds,
         &uuid::Uuid::new_v4().to_string(),
     );
+    let mut bound_uid = None;
     if let Some(b) = &req.bound {
         let (plural, namespaced) = match b.kind.as_str() {
             "Pod" => ("pods", true),
@@ -177,6 +178,7 @@ pub async fn create(cx: &Cx) -> Result<Response, ApiError> {
                 format!("the UID in the bound object reference ({}) does not match the UID in record. The object might have been deleted and then recreated", b.uid),
             ));
         }
+        bound_uid = Some(uid.clone());
         let r = Ref::new(&b.name, uid);
         match b.kind.as_str() {
             "Pod" => {
@@ -220,12 +222,8 @@ pub async fn create(cx: &Cx) -> Result<Response, ApiError> {
     }
     meta["namespace"] = json!(ns);
     meta["creationTimestamp"] = json!(rfc3339(now));
-    if let Some(b) = &req.bound {
-        out["spec"]["boundObjectRef"]["uid"] = json!(match b.kind.as_str() {
-            "Pod" => claims.kubernetes.pod.as_ref().map(|r| r.uid.clone()),
-            "Secret" => claims.kubernetes.secret.as_ref().map(|r| r.uid.clone()),
-            _ => claims.kubernetes.node.as_ref().map(|r| r.uid.clone()),
-        });
+    if let Some(uid) = bound_uid {
+        out["spec"]["boundObjectRef"]["uid"] = json!(uid);
     }
     let expires = now + chrono::Duration::seconds(req.expiration_seconds);
     out["status"] = json!({"token": token, "expirationTimestamp": rfc3339(expires)});
