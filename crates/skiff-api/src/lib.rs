@@ -19,6 +19,7 @@ pub mod names;
 pub mod quantity;
 pub mod registry;
 pub mod resource;
+pub mod selectable;
 pub mod selector;
 pub mod validation;
 

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod serviceaccount;
 pub mod snapshot;
 pub mod state;
+pub mod stored_json;
 pub mod tls;
 pub mod watchcache;
 

@@ -42,11 +42,16 @@ pub struct CachedEvent {
     pub key: String,
     /// What happened.
     pub change: Change,
-    /// The object after the change (for a delete: its last state, with the delete revision).
-    pub object: Arc<Value>,
-    /// The object before the change as stored (None on create), decoded on first use.
+    /// The object after the change as stored (for a delete: its last state).
+    value: bytes::Bytes,
+    /// `value` decoded, with the change's revision as resourceVersion: on first use, since
+    /// only watchers that select or convert need it.
+    object: std::sync::OnceLock<Option<Arc<Value>>>,
+    /// The object before the change as stored (None on create).
     prev_raw: Option<Raw>,
-    prev: std::sync::OnceLock<Option<Arc<Value>>>,
+    /// What selectors read of the object and of its previous state, decoded on first use.
+    selectable: std::sync::OnceLock<Option<Value>>,
+    prev_selectable: std::sync::OnceLock<Option<Value>>,
     /// The revision of the change.
     pub revision: i64,
     /// The object encoded as JSON per served version (`apiVersion`), computed by the first
@@ -55,13 +60,21 @@ pub struct CachedEvent {
 }
 
 impl CachedEvent {
-    fn new(key: String, change: Change, object: Value, revision: i64, prev: Option<Raw>) -> Self {
+    fn new(
+        key: String,
+        change: Change,
+        value: bytes::Bytes,
+        revision: i64,
+        prev: Option<Raw>,
+    ) -> Self {
         CachedEvent {
             key,
             change,
-            object: Arc::new(object),
+            value,
+            object: std::sync::OnceLock::new(),
             prev_raw: prev,
-            prev: std::sync::OnceLock::new(),
+            selectable: std::sync::OnceLock::new(),
+            prev_selectable: std::sync::OnceLock::new(),
             revision,
             encoded: Default::default(),
         }
@@ -72,29 +85,62 @@ impl CachedEvent {
         self.prev_raw.is_some()
     }
 
-    /// The object before the change (None on create), decoded once and shared by watchers.
-    /// Only watchers with selectors need it, to turn an object leaving their selection into
-    /// a DELETED event.
-    pub fn prev(&self) -> Option<&Arc<Value>> {
-        self.prev
-            .get_or_init(|| self.prev_raw.as_ref().and_then(Raw::decode).map(Arc::new))
+    /// What label and field selectors read of the object ([`skiff_api::selectable::view`]),
+    /// decoded once and shared by watchers; None if the stored bytes are not JSON.
+    pub fn selectable(&self) -> Option<&Value> {
+        self.selectable
+            .get_or_init(|| skiff_api::selectable::view(&self.value))
             .as_ref()
     }
 
-    /// The object's JSON encoding for `version`, made once by `encode` and then shared.
-    pub fn encoded(&self, version: &str, encode: impl FnOnce(&Value) -> Vec<u8>) -> bytes::Bytes {
+    /// [`CachedEvent::selectable`] of the object before the change (None on create). Only
+    /// watchers with selectors need it, to turn an object leaving their selection into a
+    /// DELETED event.
+    pub fn prev_selectable(&self) -> Option<&Value> {
+        self.prev_selectable
+            .get_or_init(|| {
+                self.prev_raw
+                    .as_ref()
+                    .and_then(|p| skiff_api::selectable::view(&p.value))
+            })
+            .as_ref()
+    }
+
+    /// The object after the change (for a delete: its last state, with the delete
+    /// revision), decoded once and shared by watchers; None if the stored bytes are not JSON.
+    pub fn object(&self) -> Option<&Arc<Value>> {
+        self.object
+            .get_or_init(|| with_rv(&self.value, self.revision).map(Arc::new))
+            .as_ref()
+    }
+
+    /// The object's JSON encoding in `api_version`, made once and then shared: the stored
+    /// bytes with the revision spliced in when they are in that version, else `encode` of
+    /// the decoded object. None if the stored bytes are not JSON.
+    pub fn encoded(
+        &self,
+        api_version: &str,
+        encode: impl FnOnce(&Value) -> Vec<u8>,
+    ) -> Option<bytes::Bytes> {
         {
             let cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, b)) = cache.iter().find(|(v, _)| v == version) {
-                return b.clone();
+            if let Some((_, b)) = cache.iter().find(|(v, _)| v == api_version) {
+                return Some(b.clone());
             }
         }
-        let bytes = bytes::Bytes::from(encode(&self.object));
+        let bytes = match crate::stored_json::with_resource_version(
+            &self.value,
+            self.revision,
+            api_version,
+        ) {
+            Some(b) => bytes::Bytes::from(b),
+            None => bytes::Bytes::from(encode(self.object()?)),
+        };
         let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
-        if !cache.iter().any(|(v, _)| v == version) {
-            cache.push((version.to_string(), bytes.clone()));
+        if !cache.iter().any(|(v, _)| v == api_version) {
+            cache.push((api_version.to_string(), bytes.clone()));
         }
-        bytes
+        Some(bytes)
     }
 }
 
@@ -143,15 +189,14 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn event(&self) -> Option<Arc<CachedEvent>> {
-        let object = with_rv(&self.value, self.revision)?;
-        Some(Arc::new(CachedEvent::new(
+    fn event(&self) -> Arc<CachedEvent> {
+        Arc::new(CachedEvent::new(
             self.key.clone(),
             self.change,
-            object,
+            self.value.clone(),
             self.revision,
             self.prev.clone(),
-        )))
+        ))
     }
 }
 
@@ -186,12 +231,12 @@ fn with_rv(bytes: &[u8], rev: i64) -> Option<Value> {
 }
 
 /// Converts a store event into a cache event.
-pub fn convert(ev: &skiff_store::Event) -> Option<CachedEvent> {
+pub fn convert(ev: &skiff_store::Event) -> CachedEvent {
     convert_with(ev, ev.prev.as_ref().map(Raw::of))
 }
 
 /// [`convert`] with the previous state given.
-fn convert_with(ev: &skiff_store::Event, prev: Option<Raw>) -> Option<CachedEvent> {
+fn convert_with(ev: &skiff_store::Event, prev: Option<Raw>) -> CachedEvent {
     let rev = ev.kv.mod_revision;
     let change = match ev.kind {
         // A put created its key iff it is the key's first revision (`prev` alone cannot
@@ -200,14 +245,7 @@ fn convert_with(ev: &skiff_store::Event, prev: Option<Raw>) -> Option<CachedEven
         EventKind::Put => Change::Modified,
         EventKind::Delete => Change::Deleted,
     };
-    let object = with_rv(&ev.kv.value, rev)?;
-    Some(CachedEvent::new(
-        ev.kv.key.clone(),
-        change,
-        object,
-        rev,
-        prev,
-    ))
+    CachedEvent::new(ev.kv.key.clone(), change, ev.kv.value.clone(), rev, prev)
 }
 
 impl WatchCache {
@@ -281,9 +319,7 @@ impl WatchCache {
                     .get(&ev.kv.key)
                     .cloned()
                     .or_else(|| ev.prev.as_ref().map(Raw::of));
-                let Some(ce) = convert_with(&ev, prev.clone()) else {
-                    return;
-                };
+                let ce = convert_with(&ev, prev.clone());
                 match ce.change {
                     Change::Deleted => {
                         st.objects.remove(&ce.key);
@@ -419,7 +455,7 @@ impl WatchCache {
         Ok(stream
             .filter_map(|r| async move {
                 match r {
-                    Ok(WatchItem::Event(ev)) => convert(&ev).map(|e| Ok(Item::Event(Arc::new(e)))),
+                    Ok(WatchItem::Event(ev)) => Some(Ok(Item::Event(Arc::new(convert(&ev))))),
                     Ok(WatchItem::Progress(r)) => Some(Ok(Item::Progress(r))),
                     Err(e) => Some(Err(ApiError::Unavailable(format!(
                         "storage watch failed: {e}"
@@ -441,27 +477,17 @@ enum Replayed {
 }
 
 impl WatchCache {
-    /// The first event under `prefix` after revision `after`, decoded from the replay window
+    /// The first event under `prefix` after revision `after`, taken from the replay window
     /// one at a time, so that a watcher catching up holds one event, not thousands.
-    fn replay_next(&self, prefix: &str, mut after: i64) -> Replayed {
-        loop {
-            let found = {
-                let st = self.state.read().unwrap_or_else(|e| e.into_inner());
-                if after < st.window_start {
-                    return Replayed::Expired;
-                }
-                let from = st.window.partition_point(|e| e.revision <= after);
-                match st.window.range(from..).find(|e| e.key.starts_with(prefix)) {
-                    Some(e) => e.clone(),
-                    None => return Replayed::Done(st.window.back().map_or(after, |e| e.revision)),
-                }
-            };
-            // Decoded outside the lock; an undecodable entry is skipped like the live feed
-            // skips it.
-            match found.event() {
-                Some(e) => return Replayed::Event(e),
-                None => after = found.revision,
-            }
+    fn replay_next(&self, prefix: &str, after: i64) -> Replayed {
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if after < st.window_start {
+            return Replayed::Expired;
+        }
+        let from = st.window.partition_point(|e| e.revision <= after);
+        match st.window.range(from..).find(|e| e.key.starts_with(prefix)) {
+            Some(e) => Replayed::Event(e.event()),
+            None => Replayed::Done(st.window.back().map_or(after, |e| e.revision)),
         }
     }
 }
@@ -595,7 +621,7 @@ mod tests {
                 Some(Ok(Item::Event(e))) => {
                     assert!(e.revision > last, "revisions go forward");
                     last = e.revision;
-                    assert_eq!(e.object["metadata"]["name"], format!("cm-{i}"));
+                    assert_eq!(e.object().unwrap()["metadata"]["name"], format!("cm-{i}"));
                 }
                 other => panic!("event {i}: {other:?}"),
             }

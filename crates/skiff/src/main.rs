@@ -3,6 +3,7 @@
 mod agent;
 mod controllers;
 mod flags;
+mod loopback;
 mod server;
 mod store;
 

@@ -148,7 +148,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let scheduler = if args.disable_scheduler {
         None
     } else {
-        let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
+        let client = crate::loopback::client(&server);
         Some(tokio::spawn(skiff_scheduler_driver::run(
             client,
             stop_rx.clone(),
@@ -157,7 +157,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let controllers = if args.disable_controller_manager {
         None
     } else {
-        let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
+        let client = crate::loopback::client(&server);
         let options = args
             .controller_flags
             .options(crate::controllers::kubeconfig_ca(Some(
@@ -172,7 +172,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let mut agent = if args.disable_agent {
         None
     } else {
-        let client = crate::controllers::client_from(&cfg.kubeconfig_path()).await?;
+        let client = crate::loopback::client(&server);
         let opts = args.agent;
         Some(tokio::spawn(async move {
             skiff_agent::run(client, &data_dir, opts, stop_rx).await

@@ -158,10 +158,11 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
             match item {
                 Ok(Item::Event(e)) => {
                     last.fetch_max(e.revision, std::sync::atomic::Ordering::SeqCst);
-                    let now = opts.matches(&res, &e.object);
+                    // Watchers that do not select need the object only to convert it.
+                    let now = !selecting || opts.matches(&res, e.selectable()?);
                     // The previous state decides only for watchers that select.
                     let before = match selecting {
-                        true => e.prev().is_some_and(|p| opts.matches(&res, p)),
+                        true => e.prev_selectable().is_some_and(|p| opts.matches(&res, p)),
                         false => e.has_prev(),
                     };
                     let ty = match (e.change, before, now) {
@@ -174,15 +175,15 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
                     };
                     if matches!(r.cx.output, Output::Json) {
                         // Plain JSON: encode once per event and version, for every watcher.
-                        let bytes = e.encoded(&res.version, |o| {
+                        let bytes = e.encoded(&res.api_version(), |o| {
                             serde_json::to_vec(&super::to_version(&res, o.clone()))
                                 .unwrap_or_default()
-                        });
+                        })?;
                         return Some(Ok::<_, std::io::Error>(event_raw(ty, &bytes)));
                     }
                     Some(Ok::<_, std::io::Error>(event(
                         ty,
-                        r.render((*e.object).clone()),
+                        r.render((**e.object()?).clone()),
                     )))
                 }
                 Ok(Item::Progress(p)) => {

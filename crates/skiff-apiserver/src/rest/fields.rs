@@ -21,7 +21,9 @@ pub fn on_update(
     operation: &str,
     subresource: &str,
 ) {
-    if operation == "Apply" {
+    // A binding writes storage directly upstream (BindingREST bypasses the field manager),
+    // so the scheduler gets no managedFields entry.
+    if operation == "Apply" || subresource == "binding" {
         return;
     }
     crate::schema::track_update(

@@ -223,10 +223,9 @@ pub fn update_managed_fields(
     if base.is_empty() && old.is_some() {
         return base;
     }
+    // The comparison skips metadata.managedFields, so neither object needs a stripped copy.
     let empty = Value::Object(Map::new());
-    let old_obj = without_managed_fields(old.cloned().unwrap_or(empty));
-    let new_obj = without_managed_fields(new.clone());
-    let mut out = track_update(&old_obj, &new_obj, &base, schema, root, ctx);
+    let mut out = track_update(old.unwrap_or(&empty), new, &base, schema, root, ctx);
     cap_update_managers(&mut out);
     out
 }

@@ -422,6 +422,12 @@ fn compare_leaf(l: Option<&Value>, r: Option<&Value>, path: &[PathElement], cmp:
     }
 }
 
+/// `metadata.managedFields` is bookkeeping, never a field anyone owns: comparisons skip it
+/// (upstream strips it from both objects first).
+fn is_managed_fields(path: &[PathElement], key: &str) -> bool {
+    key == "managedFields" && matches!(path, [PathElement::Field(f)] if f == "metadata")
+}
+
 /// `presence`: whether the node itself is added/removed when it appears/disappears. Upstream
 /// compares typed Go objects, where non-pointer struct fields (`spec`, `template`, ...) and
 /// fields without `omitempty` (the required ones, like `containers`) always exist; in the
@@ -442,7 +448,17 @@ fn compare_rec(
     }
     let probe = r.or(l);
     let mut in_leaf = false;
-    match kind(schema, t, probe) {
+    let kind = kind(schema, t, probe);
+    // Equal subtrees hold no change: skip walking them (a status update leaves the spec
+    // alone, an update of labels the rest of the object).
+    if !matches!(kind, Kind::Leaf) {
+        if let (Some(a), Some(b)) = (l, r) {
+            if values_equal(a, b) {
+                return;
+            }
+        }
+    }
+    match kind {
         Kind::Leaf => {
             compare_leaf(l, r, path, cmp);
             in_leaf = true;
@@ -458,6 +474,9 @@ fn compare_rec(
                 let (lm, rm) = (lm.unwrap_or(&empty), rm.unwrap_or(&empty));
                 let keys = lm.keys().chain(rm.keys().filter(|k| !lm.contains_key(*k)));
                 for k in keys {
+                    if is_managed_fields(path, k) {
+                        continue;
+                    }
                     let (ft, declared) = field_type(fields, additional, k);
                     let always_present = declared
                         && schema.is_go_typed()

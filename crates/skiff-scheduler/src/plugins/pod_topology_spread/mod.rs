@@ -35,10 +35,11 @@ pub struct PodTopologySpread {
 #[derive(Clone, Debug, Default)]
 struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, Remembered>>>);
 
-/// (node name, selector fingerprint).
-type HostKey = (String, u64);
-/// (node generation, matching pods).
-type Remembered = (u64, i64);
+/// (node generation, selector fingerprint): generations are unique across nodes and change
+/// whenever a node's pods change, so a hit is always current.
+type HostKey = (u64, u64);
+/// Matching pods.
+type Remembered = i64;
 
 /// Entries kept before the memo starts over (about nodes × workloads being scheduled).
 const HOST_COUNTS_LIMIT: usize = 200_000;
@@ -52,18 +53,16 @@ impl HostCounts {
         selector_id: u64,
         namespace: &str,
     ) -> i64 {
-        let key = (node.name().to_string(), selector_id);
+        let key = (node.generation(), selector_id);
         let mut memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((generation, n)) = memo.get(&key) {
-            if *generation == node.generation() {
-                return *n;
-            }
+        if let Some(n) = memo.get(&key) {
+            return *n;
         }
         let n = count_matching(node.pods(), selector, namespace);
         if memo.len() >= HOST_COUNTS_LIMIT {
             memo.clear();
         }
-        memo.insert(key, (node.generation(), n));
+        memo.insert(key, n);
         n
     }
 }
