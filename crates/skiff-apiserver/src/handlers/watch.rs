@@ -152,8 +152,11 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
     let last2 = last.clone();
     let r2 = renderer.clone();
     let res2 = res.clone();
+    // The version events are encoded in, named once rather than per event.
+    let api_version: Arc<str> = res.api_version().into();
     let events = changes.filter_map(move |item| {
         let (opts, res, r, last) = (opts.clone(), res.clone(), r2.clone(), last2.clone());
+        let api_version = api_version.clone();
         async move {
             match item {
                 Ok(Item::Event(e)) => {
@@ -175,7 +178,7 @@ pub async fn watch(cx: Cx) -> Result<Response, ApiError> {
                     };
                     if matches!(r.cx.output, Output::Json) {
                         // Plain JSON: encode once per event and version, for every watcher.
-                        let bytes = e.encoded(&res.api_version(), |o| {
+                        let bytes = e.encoded(&api_version, |o| {
                             serde_json::to_vec(&super::to_version(&res, o.clone()))
                                 .unwrap_or_default()
                         })?;

@@ -28,18 +28,16 @@ pub struct PodTopologySpread {
     host_counts: HostCounts,
 }
 
-/// Matching pods per (node, selector and namespace), remembered with the node's generation:
-/// consecutive pods of one workload share a selector, and between their cycles only the
-/// nodes whose pods changed need counting again. Scoring by hostname counts on every
+/// Matching pods per (node generation, selector and namespace): consecutive pods of one
+/// workload share a selector, and between their cycles only the nodes whose pods changed (and
+/// so got a new generation) need counting again. Scoring by hostname counts on every
 /// feasible node, which is otherwise the scheduler's largest cost on big clusters.
 #[derive(Clone, Debug, Default)]
-struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, Remembered>>>);
+struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, i64>>>);
 
 /// (node generation, selector fingerprint): generations are unique across nodes and change
 /// whenever a node's pods change, so a hit is always current.
 type HostKey = (u64, u64);
-/// Matching pods.
-type Remembered = i64;
 
 /// Entries kept before the memo starts over (about nodes × workloads being scheduled).
 const HOST_COUNTS_LIMIT: usize = 200_000;
