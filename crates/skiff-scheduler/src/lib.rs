@@ -17,6 +17,7 @@
 pub mod events;
 pub mod framework;
 pub mod labels;
+pub mod placed;
 pub mod plugins;
 pub mod pod_info;
 pub mod preemption;

@@ -17,6 +17,7 @@ use crate::pod_info;
 use crate::profile::Profile;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -127,17 +128,42 @@ fn pod_key(pod: &Pod) -> String {
     )
 }
 
-/// Whether an update changes anything but status and bookkeeping metadata (upstream `isPodUpdated`).
+/// Whether an update changes anything but status and bookkeeping metadata (upstream
+/// `isPodUpdated`: resourceVersion, generation, managedFields and status are ignored).
 fn meaningfully_updated(old: &Pod, new: &Pod) -> bool {
-    let strip = |p: &Pod| {
-        let mut p = p.clone();
-        p.metadata.resource_version = None;
-        p.metadata.generation = None;
-        p.metadata.managed_fields = None;
-        p.status = None;
-        p
-    };
-    strip(old) != strip(new)
+    // Destructured so that a field added to ObjectMeta is a compile error here, not a silent
+    // difference from upstream.
+    let ObjectMeta {
+        annotations,
+        creation_timestamp,
+        deletion_grace_period_seconds,
+        deletion_timestamp,
+        finalizers,
+        generate_name,
+        generation: _,
+        labels,
+        managed_fields: _,
+        name,
+        namespace,
+        owner_references,
+        resource_version: _,
+        self_link,
+        uid,
+    } = &old.metadata;
+    let m = &new.metadata;
+    old.spec != new.spec
+        || *annotations != m.annotations
+        || *labels != m.labels
+        || *creation_timestamp != m.creation_timestamp
+        || *deletion_grace_period_seconds != m.deletion_grace_period_seconds
+        || *deletion_timestamp != m.deletion_timestamp
+        || *finalizers != m.finalizers
+        || *generate_name != m.generate_name
+        || *name != m.name
+        || *namespace != m.namespace
+        || *owner_references != m.owner_references
+        || *self_link != m.self_link
+        || *uid != m.uid
 }
 
 impl SchedulingQueue {

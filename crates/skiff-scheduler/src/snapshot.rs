@@ -7,6 +7,7 @@
 //! apply informer events with `set_node`/`remove_node`/`set_pod`/`remove_pod`/`assume`.
 
 use crate::labels::Labels;
+use crate::placed;
 use crate::pod_info::{pod_priority, HostPort, PodInfo};
 use crate::resource::Resources;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -360,7 +361,16 @@ impl Snapshot {
         if is_terminal(pod) {
             return;
         }
-        let info = Arc::new(self.pod_info(pod));
+        let placed = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .is_some_and(|n| !n.is_empty());
+        let info = Arc::new(if placed {
+            self.placed_pod_info(pod)
+        } else {
+            self.pod_info(pod)
+        });
         if let Some(node) = info.node_name() {
             match self.index.get(node) {
                 Some(&i) => {
@@ -469,17 +479,23 @@ impl Snapshot {
         PodInfo::with_priority(pod.clone(), pod_priority(pod, &self.priority_classes))
     }
 
+    /// [`Snapshot::pod_info`] of a pod on a node, keeping only what [`placed::info`] keeps.
+    fn placed_pod_info(&self, pod: &Pod) -> PodInfo {
+        placed::info(pod, pod_priority(pod, &self.priority_classes))
+    }
+
     /// Accounts a pod on a node as if bound (upstream "assume"); false if the node is unknown.
     /// Lets a driver schedule several pods against one snapshot.
     pub fn assume(&mut self, pod: &Pod, node: &str) -> bool {
         let Some(&i) = self.index.get(node) else {
             return false;
         };
-        let mut pod = pod.clone();
-        if let Some(spec) = pod.spec.as_mut() {
+        let priority = pod_priority(pod, &self.priority_classes);
+        let mut info = placed::info(pod, priority);
+        if let Some(spec) = info.pod.spec.as_mut() {
             spec.node_name = Some(node.to_string());
         }
-        let info = Arc::new(self.pod_info(&pod));
+        let info = Arc::new(info);
         let key = info.key();
         self.remove_pod(&key);
         self.located.insert(key, node.to_string());

@@ -120,7 +120,9 @@ pub fn encode(res: &ResourceInfo, obj: &mut Value) -> Result<Bytes, ApiError> {
             res.kind
         )));
     }
-    Ok(Bytes::from(bytes))
+    // Copied into an exact-size buffer: the encoder's vector grew by doubling, and these
+    // bytes live on in the watch cache and its replay window.
+    Ok(Bytes::copy_from_slice(&bytes))
 }
 
 /// The object as stored at `kv`: `obj` with the key's mod revision as its resourceVersion.

@@ -50,6 +50,8 @@ type Handler<K> = Box<dyn Fn(&Change<'_, K>) + Send + Sync>;
 pub struct Informer<K> {
     api: Api<K>,
     config: watcher::Config,
+    /// Applied to every object before it is cached (after managedFields are dropped).
+    transform: Option<fn(&mut K)>,
     cache: Arc<Cache<K>>,
     handlers: Mutex<Vec<Handler<K>>>,
 }
@@ -68,6 +70,20 @@ where
         Arc::new(Self {
             api,
             config,
+            transform: None,
+            cache: Arc::new(Cache::new()),
+            handlers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// An informer over everything `api` can list that caches `transform` of each object:
+    /// the way to drop fields no reader of the cache needs (client-go's `SetTransform`). The
+    /// cached objects are then partial, so they must never be written back whole.
+    pub fn transformed(api: Api<K>, transform: fn(&mut K)) -> Arc<Self> {
+        Arc::new(Self {
+            api,
+            config: watcher::Config::default(),
+            transform: Some(transform),
             cache: Arc::new(Cache::new()),
             handlers: Mutex::new(Vec::new()),
         })
@@ -137,7 +153,15 @@ where
         // them, and they are a large part of every cached object.
         let stream = watcher(self.api.clone(), self.config.clone())
             .default_backoff()
-            .modify(|o: &mut K| o.meta_mut().managed_fields = None);
+            .modify({
+                let transform = self.transform;
+                move |o: &mut K| {
+                    o.meta_mut().managed_fields = None;
+                    if let Some(t) = transform {
+                        t(o);
+                    }
+                }
+            });
         futures::pin_mut!(stream);
         let stopped = crate::stopped(stop);
         futures::pin_mut!(stopped);

@@ -229,3 +229,28 @@ fn priority_classes_order_pods_without_spec_priority() {
     q.add(urgent, secs(1));
     assert_eq!(popped(&mut q, secs(2)), Some("default/urgent".to_string()));
 }
+
+#[test]
+fn only_spec_and_identifying_metadata_count_as_an_update() {
+    let old = pod("a").build();
+    let mut bookkeeping = old.clone();
+    bookkeeping.metadata.resource_version = Some("42".into());
+    bookkeeping.metadata.generation = Some(3);
+    bookkeeping.status = Some(k8s_openapi::api::core::v1::PodStatus {
+        phase: Some("Pending".into()),
+        ..Default::default()
+    });
+    assert!(!meaningfully_updated(&old, &bookkeeping));
+
+    let mut relabelled = old.clone();
+    relabelled
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert("tier".into(), "web".into());
+    assert!(meaningfully_updated(&old, &relabelled));
+
+    let mut respecced = old.clone();
+    respecced.spec.as_mut().expect("spec").priority = Some(7);
+    assert!(meaningfully_updated(&old, &respecced));
+}

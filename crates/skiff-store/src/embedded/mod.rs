@@ -41,6 +41,10 @@ const REQUEST_QUEUE: usize = 1024;
 const EVENT_BUFFER: usize = 1024;
 /// Largest key + value accepted (redb's hard limit is 3 GiB per entry).
 const MAX_ENTRY_BYTES: usize = 1 << 30;
+/// Read transactions running at once on the blocking pool. Reads are short (the page cache
+/// answers most), so a few threads keep up; without a bound a burst of reads grows the pool
+/// to dozens of threads, each with its own allocator heap that stays fragmented.
+const CONCURRENT_READS: usize = 8;
 
 /// Counters of the writer thread, for monitoring (and to observe group commit in tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,6 +75,8 @@ pub(crate) struct Shared {
     writer: Mutex<Option<thread::JoinHandle<()>>>,
     published: Arc<Published>,
     options: StoreOptions,
+    /// Bounds the read transactions in flight ([`CONCURRENT_READS`]).
+    readers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -85,7 +91,14 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(StoreError::Closed)?;
+        let permit = self
+            .readers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let txn = db.begin_read().map_err(db_err)?;
             f(&txn)
         })
@@ -140,6 +153,7 @@ impl EmbeddedStore {
                 writer: Mutex::new(Some(handle)),
                 published,
                 options,
+                readers: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)),
             }),
         })
     }
