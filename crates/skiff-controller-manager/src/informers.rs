@@ -28,38 +28,29 @@ pub fn trim_pod(pod: &mut Pod) {
     if let Some(spec) = pod.spec.as_mut() {
         if let Some(volumes) = spec.volumes.as_mut() {
             volumes.retain(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some());
-            volumes.shrink_to_fit();
         }
         if spec.volumes.as_ref().is_some_and(Vec::is_empty) {
             spec.volumes = None;
         }
         spec.containers.shrink_to_fit();
-        if let Some(v) = spec.init_containers.as_mut() {
-            v.shrink_to_fit();
-        }
-        if let Some(v) = spec.tolerations.as_mut() {
-            v.shrink_to_fit();
-        }
+        fit(&mut spec.volumes);
+        fit(&mut spec.init_containers);
+        fit(&mut spec.tolerations);
     }
-    if let Some(refs) = pod.metadata.owner_references.as_mut() {
-        refs.shrink_to_fit();
-    }
+    fit(&mut pod.metadata.owner_references);
     if let Some(status) = pod.status.as_mut() {
-        if let Some(v) = status.conditions.as_mut() {
-            v.shrink_to_fit();
-        }
-        if let Some(v) = status.container_statuses.as_mut() {
-            v.shrink_to_fit();
-        }
-        if let Some(v) = status.init_container_statuses.as_mut() {
-            v.shrink_to_fit();
-        }
-        if let Some(v) = status.pod_ips.as_mut() {
-            v.shrink_to_fit();
-        }
-        if let Some(v) = status.host_ips.as_mut() {
-            v.shrink_to_fit();
-        }
+        fit(&mut status.conditions);
+        fit(&mut status.container_statuses);
+        fit(&mut status.init_container_statuses);
+        fit(&mut status.pod_ips);
+        fit(&mut status.host_ips);
+    }
+}
+
+/// Gives a list back the capacity beyond its length.
+fn fit<T>(list: &mut Option<Vec<T>>) {
+    if let Some(v) = list.as_mut() {
+        v.shrink_to_fit();
     }
 }
 

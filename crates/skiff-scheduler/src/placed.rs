@@ -26,7 +26,7 @@
 //! ```
 
 use crate::pod_info::PodInfo;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus, Volume};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The [`PodInfo`] of a pod on a node, parsed from [`slim`] of it, keeping no containers: after
@@ -59,14 +59,7 @@ pub fn slim(pod: &Pod) -> Pod {
             phase: s.phase.clone(),
             start_time: s.start_time.clone(),
             nominated_node_name: s.nominated_node_name.clone(),
-            conditions: s.conditions.as_ref().and_then(|cs| {
-                let kept: Vec<_> = cs
-                    .iter()
-                    .filter(|c| c.type_ == "DisruptionTarget")
-                    .cloned()
-                    .collect();
-                (!kept.is_empty()).then_some(kept)
-            }),
+            conditions: kept(&s.conditions, |c| c.type_ == "DisruptionTarget"),
             ..Default::default()
         }),
     }
@@ -92,16 +85,17 @@ fn slim_spec(s: &PodSpec) -> PodSpec {
             .map(|cs| cs.iter().map(slim_container).collect()),
         // Only volumes that name storage: projected, configMap, secret and emptyDir volumes
         // are not scheduling constraints.
-        volumes: s.volumes.as_ref().and_then(|vs| {
-            let kept: Vec<Volume> = vs
-                .iter()
-                .filter(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some())
-                .cloned()
-                .collect();
-            (!kept.is_empty()).then_some(kept)
+        volumes: kept(&s.volumes, |v| {
+            v.persistent_volume_claim.is_some() || v.ephemeral.is_some()
         }),
         ..Default::default()
     }
+}
+
+/// The items of `list` that `keep` accepts; None when there are none.
+fn kept<T: Clone>(list: &Option<Vec<T>>, keep: impl Fn(&T) -> bool) -> Option<Vec<T>> {
+    let kept: Vec<T> = list.iter().flatten().filter(|x| keep(x)).cloned().collect();
+    (!kept.is_empty()).then_some(kept)
 }
 
 fn slim_container(c: &Container) -> Container {

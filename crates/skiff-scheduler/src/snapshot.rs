@@ -490,8 +490,7 @@ impl Snapshot {
         let Some(&i) = self.index.get(node) else {
             return false;
         };
-        let priority = pod_priority(pod, &self.priority_classes);
-        let mut info = placed::info(pod, priority);
+        let mut info = self.placed_pod_info(pod);
         if let Some(spec) = info.pod.spec.as_mut() {
             spec.node_name = Some(node.to_string());
         }

@@ -67,23 +67,21 @@ where
 
     /// An informer with a label or field selector.
     pub fn with_config(api: Api<K>, config: watcher::Config) -> Arc<Self> {
-        Arc::new(Self {
-            api,
-            config,
-            transform: None,
-            cache: Arc::new(Cache::new()),
-            handlers: Mutex::new(Vec::new()),
-        })
+        Self::build(api, config, None)
     }
 
     /// An informer over everything `api` can list that caches `transform` of each object:
     /// the way to drop fields no reader of the cache needs (client-go's `SetTransform`). The
     /// cached objects are then partial, so they must never be written back whole.
     pub fn transformed(api: Api<K>, transform: fn(&mut K)) -> Arc<Self> {
+        Self::build(api, watcher::Config::default(), Some(transform))
+    }
+
+    fn build(api: Api<K>, config: watcher::Config, transform: Option<fn(&mut K)>) -> Arc<Self> {
         Arc::new(Self {
             api,
-            config: watcher::Config::default(),
-            transform: Some(transform),
+            config,
+            transform,
             cache: Arc::new(Cache::new()),
             handlers: Mutex::new(Vec::new()),
         })
