@@ -177,24 +177,47 @@ impl Storage {
         let exact = o.rv_match == "Exact";
         if o.limit == 0 && o.continue_from.is_none() && !exact {
             let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
-            let (objs, rev) = self
-                .cache
-                .list(&prefix, min_rev, o.resource_version.is_empty())
-                .await?;
-            let items = objs
-                .iter()
-                .filter_map(|s| s.decode())
-                .map(|v| super::in_version(res, v))
-                .filter(|v| o.matches(res, v))
-                .map(|v| o.project(v))
-                .collect();
-            return Ok(ListPage {
-                items,
-                revision: rev,
-                continue_token: None,
-                remaining: None,
-            });
+            let consistent = o.resource_version.is_empty();
+            match self.cache.list(&prefix, min_rev, consistent).await {
+                Ok((objs, rev)) => return Ok(Self::cached_page(res, o, &objs, rev)),
+                // Like kube-apiserver, a consistent list the cache cannot serve in time (its
+                // watch is reconnecting, e.g. to another etcd member) is read from storage.
+                Err(ApiError::Timeout(_)) if consistent => {}
+                Err(e) => return Err(e),
+            }
         }
+        self.list_from_store(res, &prefix, o).await
+    }
+
+    fn cached_page(
+        res: &ResourceInfo,
+        o: &ListOptions,
+        objs: &[crate::watchcache::Raw],
+        rev: i64,
+    ) -> ListPage {
+        let items = objs
+            .iter()
+            .filter_map(|s| s.decode())
+            .map(|v| super::in_version(res, v))
+            .filter(|v| o.matches(res, v))
+            .map(|v| o.project(v))
+            .collect();
+        ListPage {
+            items,
+            revision: rev,
+            continue_token: None,
+            remaining: None,
+        }
+    }
+
+    /// A list read from the store, in pages of `o.limit` (all at once when 0).
+    async fn list_from_store(
+        &self,
+        res: &ResourceInfo,
+        prefix: &str,
+        o: &ListOptions,
+    ) -> Result<ListPage, ApiError> {
+        let exact = o.rv_match == "Exact";
         let (mut revision, mut after) = match &o.continue_from {
             Some((rv, key)) => (Some(*rv), Some(key.clone())),
             None if exact => (o.resource_version.parse().ok(), None),
@@ -211,7 +234,7 @@ impl Storage {
             let page = self
                 .store
                 .list(ListRequest {
-                    prefix: prefix.clone(),
+                    prefix: prefix.to_string(),
                     after_key: after.clone(),
                     limit: want,
                     revision,
