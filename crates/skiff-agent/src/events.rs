@@ -94,45 +94,74 @@ pub fn repeat_key(e: &Event) -> String {
 
 /// How many distinct events the recorder remembers for folding repeats.
 const REMEMBERED: usize = 4096;
+/// Events waiting to be written; more are dropped (upstream's broadcaster queue is 1000 too).
+const QUEUE: usize = 1000;
 
-/// Writes the kubelet's Events for one node. A repeat of an event already written (same pod,
-/// container, reason and message — a probe failing every period) raises that event's `count`
-/// and `lastTimestamp` instead of adding one, so `kubectl describe` shows `(x5 over 10s)`.
+/// Records the kubelet's Events for one node without making the pod work wait for them: like
+/// client-go's event broadcaster, [`Recorder::record`] queues the event and one background
+/// writer sends them in order. A repeat of an event already written (same pod, container,
+/// reason and message — a probe failing every period) raises that event's `count` and
+/// `lastTimestamp` instead of adding one, so `kubectl describe` shows `(x5 over 10s)`.
 pub struct Recorder {
-    client: kube::Client,
     node: String,
-    seen: std::sync::Mutex<HashMap<String, (String, i32)>>,
+    queue: tokio::sync::mpsc::Sender<Event>,
 }
 
 impl Recorder {
-    /// A recorder writing as the kubelet of `node`.
+    /// A recorder writing as the kubelet of `node`; starts its writer on the current tokio
+    /// runtime, which stops when the recorder is dropped.
     pub fn new(client: kube::Client, node: String) -> Self {
-        Recorder {
+        let (queue, pending) = tokio::sync::mpsc::channel(QUEUE);
+        let writer = Writer {
             client,
-            node,
-            seen: Default::default(),
+            seen: HashMap::new(),
+        };
+        tokio::spawn(writer.run(pending));
+        Recorder { node, queue }
+    }
+
+    /// Records an event about container `name` of `pod` (`""`: about the pod itself), stamped
+    /// now and written soon. Best effort: an event that does not fit in the queue, or whose
+    /// write fails, is logged and dropped.
+    pub fn record(&self, pod: &Pod, name: &str, type_: &str, reason: &str, message: &str) {
+        let path = (!name.is_empty()).then(|| field_path(pod, name));
+        let e = event(
+            pod,
+            &self.node,
+            path,
+            type_,
+            reason,
+            message,
+            Timestamp::now(),
+        );
+        if self.queue.try_send(e).is_err() {
+            tracing::debug!(%reason, "dropping an event: the event queue is full");
+        }
+    }
+}
+
+/// The background half of a [`Recorder`]: writes queued events, folding repeats.
+struct Writer {
+    client: kube::Client,
+    /// Written events by [`repeat_key`]: their name and count.
+    seen: HashMap<String, (String, i32)>,
+}
+
+impl Writer {
+    async fn run(mut self, mut pending: tokio::sync::mpsc::Receiver<Event>) {
+        while let Some(e) = pending.recv().await {
+            self.write(e).await;
         }
     }
 
-    /// Records an event about container `name` of `pod` (`""`: about the pod itself).
-    /// Best effort: failures are logged.
-    pub async fn record(&self, pod: &Pod, name: &str, type_: &str, reason: &str, message: &str) {
-        let ns = pod.namespace().unwrap_or_default();
+    async fn write(&mut self, e: Event) {
+        let ns = e.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        let now = Timestamp::now();
-        let path = (!name.is_empty()).then(|| field_path(pod, name));
-        let e = event(pod, &self.node, path, type_, reason, message, now);
         let key = repeat_key(&e);
-        let previous = self
-            .seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned();
-        if let Some((existing, count)) = previous {
+        if let Some((existing, count)) = self.seen.get(&key).cloned() {
             let patch = serde_json::json!({
                 "count": count + 1,
-                "lastTimestamp": Time(now),
+                "lastTimestamp": e.last_timestamp,
             });
             if api
                 .patch(&existing, &PatchParams::default(), &Patch::Merge(&patch))
@@ -143,18 +172,18 @@ impl Recorder {
                 return;
             }
         }
+        let reason = e.reason.clone().unwrap_or_default();
         match api.create(&PostParams::default(), &e).await {
             Ok(created) => self.remember(key, created.name_any(), 1),
             Err(err) => tracing::debug!(error = %err, %reason, "recording an event failed"),
         }
     }
 
-    fn remember(&self, key: String, name: String, count: i32) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= REMEMBERED && !seen.contains_key(&key) {
-            seen.clear();
+    fn remember(&mut self, key: String, name: String, count: i32) {
+        if self.seen.len() >= REMEMBERED && !self.seen.contains_key(&key) {
+            self.seen.clear();
         }
-        seen.insert(key, (name, count));
+        self.seen.insert(key, (name, count));
     }
 }
 

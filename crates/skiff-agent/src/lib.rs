@@ -28,6 +28,7 @@ pub mod cri;
 pub mod events;
 pub mod grpc_health;
 pub mod hooks;
+mod http_get;
 pub mod images;
 pub mod join;
 pub mod machine;

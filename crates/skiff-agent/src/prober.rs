@@ -13,7 +13,6 @@ use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 /// A failed probe run: the container, which probe, and upstream's message.
@@ -203,7 +202,7 @@ pub(crate) async fn exec_action(
     }
 }
 
-/// An HTTP GET as probes and hooks make it: 2xx and 3xx succeed.
+/// An HTTP(S) GET as probes and hooks make it ([`crate::http_get`]): 2xx and 3xx succeed.
 pub(crate) async fn http_get_action(
     h: &HTTPGetAction,
     c: &Container,
@@ -221,52 +220,19 @@ pub(crate) async fn http_get_action(
         .clone()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "/".into());
-    let https = h.scheme.as_deref() == Some("HTTPS");
-    let url = format!(
-        "{}://{host}:{port}{path}",
-        if https { "https" } else { "http" }
-    );
-    let mut head = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n"
-    );
-    for hdr in h.http_headers.iter().flatten() {
-        head.push_str(&format!("{}: {}\r\n", hdr.name, hdr.value));
-    }
-    head.push_str("\r\n");
-    let exchange = async {
-        let mut tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| format!("Get \"{url}\": dial tcp {host}:{port}: {e}"))?;
-        if https {
-            // HTTPS probes skip verification upstream; here a TLS endpoint counts as up
-            // when it accepts the connection.
-            return Ok(());
-        }
-        tcp.write_all(head.as_bytes())
-            .await
-            .map_err(|e| format!("Get \"{url}\": {e}"))?;
-        let mut buf = vec![0u8; 1024];
-        let n = tcp
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("Get \"{url}\": {e}"))?;
-        let line = String::from_utf8_lossy(&buf[..n]);
-        let code: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("Get \"{url}\": malformed HTTP response"))?;
-        if (200..400).contains(&code) {
-            Ok(())
-        } else {
-            Err(format!("HTTP probe failed with statuscode: {code}"))
-        }
+    let target = crate::http_get::Target {
+        host,
+        port,
+        path,
+        https: h.scheme.as_deref() == Some("HTTPS"),
+        headers: h
+            .http_headers
+            .iter()
+            .flatten()
+            .map(|hdr| (hdr.name.clone(), hdr.value.clone()))
+            .collect(),
     };
-    tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| {
-        Err(format!(
-            "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-        ))
-    })
+    crate::http_get::get(&target, limit).await
 }
 
 /// Runs one probe; `Err` carries upstream's failure message.

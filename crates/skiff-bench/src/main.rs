@@ -42,6 +42,11 @@ pub struct Args {
     /// sampled.
     #[arg(long, default_value_t = 1_000_000)]
     pub updates: usize,
+    /// `pods`: after the other measures, churn pods on the node for this many minutes (waves
+    /// of 30 pods created, Running, deleted) and report the agent's RSS after each wave, to
+    /// show whether its memory stays flat. 0 skips the churn.
+    #[arg(long, default_value_t = 0)]
+    pub churn_minutes: u64,
     /// Replace the section between the `<!-- bench:<suite> -->` markers of this file (for
     /// `scale`, the section is `scale-<nodes>`).
     #[arg(long, value_name = "FILE")]

@@ -1,7 +1,8 @@
 //! The node-agent benchmark (issue 4): a control plane (`skiff server --disable-agent`) and a
 //! separate `skiff agent` with its own containerd on this machine; pods of a local busybox
 //! image. Pod create → Running (seen by a watch) one at a time (p50/p99), pods/s for a burst
-//! of 110 pods (a full node), the agent's RSS idle and with 110 pods, containerd's RSS.
+//! of 110 pods (a full node), the agent's RSS idle and with 110 pods, containerd's RSS; with
+//! `--churn-minutes`, the agent's RSS across waves of pods created and deleted.
 
 use crate::apiserver::{client, start};
 use crate::measure::{ms, percentile, rss_mib};
@@ -225,6 +226,18 @@ pub async fn run(args: &Args) -> Result<String> {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (agent_full, containerd_full) = (rss_mib(agent.0.id()), containerd_rss(&data_dir));
     delete_all(&pods).await?;
+    let churn = match args.churn_minutes {
+        0 => String::new(),
+        minutes => {
+            churn(
+                &pods,
+                &seen,
+                agent.0.id(),
+                Duration::from_secs(minutes * 60),
+            )
+            .await?
+        }
+    };
     watch.abort();
     drop(agent);
 
@@ -237,7 +250,7 @@ pub async fn run(args: &Args) -> Result<String> {
          | burst of {BURST} pods (a full node) → all Running | {} ({:.1} pods/s) |\n\
          | agent RSS idle | {:.1} MiB |\n\
          | agent RSS with {BURST} pods | {:.1} MiB |\n\
-         | containerd RSS idle / with {BURST} pods | {:.1} / {:.1} MiB |",
+         | containerd RSS idle / with {BURST} pods | {:.1} / {:.1} MiB |{churn}",
         ms(percentile(&startup, 50.0)),
         ms(percentile(&startup, 99.0)),
         ms(burst),
@@ -247,4 +260,63 @@ pub async fn run(args: &Args) -> Result<String> {
         containerd_idle,
         containerd_full,
     ))
+}
+
+/// Pods per churn wave.
+const WAVE: usize = 30;
+
+/// Waves of [`WAVE`] pods (created, Running, deleted) for `length`; the agent's RSS after
+/// each wave's deletion, as extra table rows: the first wave, then one row per ~tenth of the
+/// run, and the change from the first to the last.
+async fn churn(
+    pods: &Api<Pod>,
+    seen: &Mutex<HashMap<String, Instant>>,
+    agent: u32,
+    length: Duration,
+) -> Result<String> {
+    eprintln!(
+        "skiff-bench: churning waves of {WAVE} pods for {} min",
+        length.as_secs() / 60
+    );
+    let start = Instant::now();
+    let mut samples: Vec<(Duration, usize, f64)> = Vec::new();
+    let mut created = 0;
+    let mut wave = 0;
+    while start.elapsed() < length {
+        let names: Vec<String> = (0..WAVE).map(|i| format!("churn-{wave}-{i:02}")).collect();
+        futures::stream::iter(names.iter())
+            .map(|n| async move { pods.create(&PostParams::default(), &pod(n)).await })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        wait_running(seen, &names).await?;
+        delete_all(pods).await?;
+        seen.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|n, _| !n.starts_with("churn-"));
+        created += WAVE;
+        wave += 1;
+        samples.push((start.elapsed(), created, rss_mib(agent)));
+    }
+    let step = (length / 10).max(Duration::from_secs(1));
+    let mut rows = String::new();
+    let mut next = Duration::ZERO;
+    for (i, (at, pods, rss)) in samples.iter().enumerate() {
+        if i == 0 || i + 1 == samples.len() || *at >= next {
+            rows.push_str(&format!(
+                "\n| agent RSS after {pods} pods churned ({:.0} min) | {rss:.1} MiB |",
+                at.as_secs_f64() / 60.0
+            ));
+            next = *at + step;
+        }
+    }
+    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+        rows.push_str(&format!(
+            "\n| agent RSS change over the churn (first wave → last) | {:+.1} MiB |",
+            last.2 - first.2
+        ));
+    }
+    Ok(rows)
 }

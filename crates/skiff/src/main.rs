@@ -1,19 +1,12 @@
 //! The `skiff` binary: subcommands that wire the components together. No decisions live here.
 
 mod agent;
+mod allocator;
 mod controllers;
 mod flags;
 mod loopback;
 mod server;
 mod store;
-
-/// mimalloc instead of glibc malloc: the API server allocates many short-lived JSON values
-/// across threads, where glibc's per-thread arenas fragment (measured: about 40% less RSS and
-/// less time in the allocator; see BENCHMARKS.md). The `system-allocator` feature turns it
-/// off, so that heap profilers which hook malloc (heaptrack, valgrind) see every allocation.
-#[cfg(not(feature = "system-allocator"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +52,9 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Agent(_)) {
+        allocator::for_mostly_idle_process();
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
     tracing_subscriber::fmt()

@@ -133,6 +133,10 @@ fn images_are_pulled_from_a_registry_with_the_pods_pull_secret() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // Events are written in the background, like the kubelet's.
+    eventually("the Pulled event", || {
+        events(&s, "withcreds").contains("Pulled: ")
+    });
     let ev = events(&s, "withcreds");
     assert!(
         ev.contains(&format!("Pulling: Pulling image \"{image}\"")),

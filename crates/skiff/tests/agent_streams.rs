@@ -348,14 +348,19 @@ fn probes_restart_unhealthy_containers_and_gate_readiness_and_runtime_classes_pi
             .parse::<u32>()
             .is_ok_and(|n| n >= 1)
     });
-    let events = s.ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        "involvedObject.name=probed",
-        "-o",
-        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
-    ]);
+    let probe_events = || {
+        s.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=probed",
+            "-o",
+            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+        ])
+    };
+    // Events are written in the background, like the kubelet's: wait for the last one.
+    eventually("the Killing event", || probe_events().contains("Killing: "));
+    let events = probe_events();
     assert!(
         events.contains("Unhealthy: Liveness probe failed: cat: can't open '/tmp/healthy'"),
         "{events}"

@@ -251,8 +251,7 @@ impl PodWorker {
             // Due probes start in the background; their results count from the next sync.
             for f in self.prober.probe(&self.cri, &obs) {
                 let msg = format!("{} probe failed: {}", f.kind.title(), f.message);
-                self.event(pod, &f.container, events::WARNING, "Unhealthy", &msg)
-                    .await;
+                self.event(pod, &f.container, events::WARNING, "Unhealthy", &msg);
             }
         }
         // A few rounds of plan → act → observe in one sync: a new pod goes from no sandbox to
@@ -271,8 +270,7 @@ impl PodWorker {
                     .iter()
                     .any(|o| matches!(o, Op::RunSandbox | Op::StartContainer { .. }));
                 if let Err(e) = self.ensure_volumes(pod, &obs, starting).await {
-                    self.event(pod, "", events::WARNING, "FailedMount", &e.event_message())
-                        .await;
+                    self.event(pod, "", events::WARNING, "FailedMount", &e.event_message());
                     // Nothing starts before its volumes are set up.
                     ops.retain(|o| !matches!(o, Op::RunSandbox | Op::StartContainer { .. }));
                     unmounted = true;
@@ -329,8 +327,7 @@ impl PodWorker {
                     Op::RunSandbox => {
                         if let Err(why) = self.run_sandbox(pod, &obs).await {
                             let msg = format!("Failed to create pod sandbox: {why}");
-                            self.event(pod, "", events::WARNING, "FailedCreatePodSandBox", &msg)
-                                .await;
+                            self.event(pod, "", events::WARNING, "FailedCreatePodSandBox", &msg);
                             blocked = true;
                             break;
                         }
@@ -354,7 +351,7 @@ impl PodWorker {
         let status = podsync::status(&obs);
         if pod.status.as_ref() != Some(&status) {
             for (container, type_, reason, message) in podsync::transition_events(pod, &status) {
-                self.event(pod, &container, type_, reason, &message).await;
+                self.event(pod, &container, type_, reason, &message);
             }
             let api: Api<Pod> =
                 Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
@@ -435,8 +432,7 @@ impl PodWorker {
             ),
             None => format!("Stopping container {}", c.name),
         };
-        self.event(pod, &c.name, events::NORMAL, "Killing", &msg)
-            .await;
+        self.event(pod, &c.name, events::NORMAL, "Killing", &msg);
         let spec = pod.spec.as_ref().and_then(|s| {
             s.init_containers
                 .iter()
@@ -467,9 +463,7 @@ impl PodWorker {
                 if let Err(m) =
                     crate::hooks::run(&mut cri, hook, &pod, &spec, &id, &ip, limit).await
                 {
-                    events
-                        .record(&pod, &spec.name, events::WARNING, hook.failure_reason(), &m)
-                        .await;
+                    events.record(&pod, &spec.name, events::WARNING, hook.failure_reason(), &m);
                 }
             }
             let spent = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
@@ -647,10 +641,8 @@ impl PodWorker {
         })
     }
 
-    async fn event(&self, pod: &Pod, container: &str, type_: &str, reason: &str, message: &str) {
-        self.events
-            .record(pod, container, type_, reason, message)
-            .await;
+    fn event(&self, pod: &Pod, container: &str, type_: &str, reason: &str, message: &str) {
+        self.events.record(pod, container, type_, reason, message);
     }
 
     /// Stops and removes sandboxes this agent made for pods that are gone.

@@ -218,7 +218,7 @@ impl PodWorker {
             .unwrap_or_default();
         if let Err(m) = podsync::security::verify_run_as_non_root(pod, c, image_uid, &image_user) {
             let msg = format!("Error: {m}");
-            self.event(pod, name, events::WARNING, "Failed", &msg).await;
+            self.event(pod, name, events::WARNING, "Failed", &msg);
             return Err(("CreateContainerConfigError".to_string(), m));
         }
         let envs = self.environment(pod, c, &sandbox.ip).await?;
@@ -297,12 +297,12 @@ impl PodWorker {
             Ok(r) => r.into_inner().container_id,
             Err(e) => {
                 let msg = format!("Error: {}", e.message());
-                self.event(pod, name, events::WARNING, "Failed", &msg).await;
+                self.event(pod, name, events::WARNING, "Failed", &msg);
                 return Err(("CreateContainerError".to_string(), e.message().to_string()));
             }
         };
         let msg = format!("Created container: {name}");
-        self.event(pod, name, events::NORMAL, "Created", &msg).await;
+        self.event(pod, name, events::NORMAL, "Created", &msg);
         let started = self
             .cri
             .runtime
@@ -312,11 +312,11 @@ impl PodWorker {
             .await;
         if let Err(e) = started {
             let msg = format!("Error: {}", e.message());
-            self.event(pod, name, events::WARNING, "Failed", &msg).await;
+            self.event(pod, name, events::WARNING, "Failed", &msg);
             return Err(("RunContainerError".to_string(), e.message().to_string()));
         }
         let msg = format!("Started container {name}");
-        self.event(pod, name, events::NORMAL, "Started", &msg).await;
+        self.event(pod, name, events::NORMAL, "Started", &msg);
         // postStart: the container counts as started only once it succeeded; on failure it
         // is killed and restarted per the restart policy.
         let hook = crate::hooks::Hook::PostStart;
@@ -325,8 +325,7 @@ impl PodWorker {
             if let Err(m) =
                 crate::hooks::run(&mut self.cri, hook, pod, c, &id, &sandbox.ip, limit).await
             {
-                self.event(pod, name, events::WARNING, hook.failure_reason(), &m)
-                    .await;
+                self.event(pod, name, events::WARNING, hook.failure_reason(), &m);
                 let grace = pod
                     .spec
                     .as_ref()
@@ -479,8 +478,7 @@ impl PodWorker {
                 events::WARNING,
                 "FailedToRetrieveImagePullSecret",
                 &msg,
-            )
-            .await;
+            );
         }
         podsync::pull_secrets::credentials(image, &secrets)
     }
@@ -510,11 +508,11 @@ impl PodWorker {
         };
         if !pull {
             let msg = format!("Container image \"{image}\" already present on machine");
-            self.event(pod, name, events::NORMAL, "Pulled", &msg).await;
+            self.event(pod, name, events::NORMAL, "Pulled", &msg);
             return Ok(());
         }
         let msg = format!("Pulling image \"{image}\"");
-        self.event(pod, name, events::NORMAL, "Pulling", &msg).await;
+        self.event(pod, name, events::NORMAL, "Pulling", &msg);
         let started = std::time::Instant::now();
         let credentials = self.pull_credentials(pod, name, image).await;
         let pulled = crate::images::pull(&mut self.cri, image, credentials.as_ref()).await;
@@ -529,14 +527,13 @@ impl PodWorker {
                 let msg = format!(
                     "Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting). Image size: {size} bytes."
                 );
-                self.event(pod, name, events::NORMAL, "Pulled", &msg).await;
+                self.event(pod, name, events::NORMAL, "Pulled", &msg);
                 Ok(())
             }
             Err(e) => {
                 let msg = format!("Failed to pull image \"{image}\": {}", e.message());
-                self.event(pod, name, events::WARNING, "Failed", &msg).await;
-                self.event(pod, name, events::WARNING, "Failed", "Error: ErrImagePull")
-                    .await;
+                self.event(pod, name, events::WARNING, "Failed", &msg);
+                self.event(pod, name, events::WARNING, "Failed", "Error: ErrImagePull");
                 Err(("ErrImagePull".into(), e.message().to_string()))
             }
         }

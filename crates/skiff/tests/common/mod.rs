@@ -474,6 +474,11 @@ impl Agent {
         self.child = Some(child);
     }
 
+    /// The agent's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// The pid of the agent's containerd (from its pid file).
     pub fn containerd_pid(&self) -> Option<u32> {
         let f = self.data_dir.join("agent/containerd/containerd.pid");
