@@ -149,6 +149,17 @@ impl Controller {
                     .patch_status(&name, &pp, &Patch::Merge(&status))
                     .await?;
             }
+            Step::SetClaimClass {
+                namespace,
+                name,
+                class,
+            } => {
+                let set = serde_json::json!({ "spec": { "storageClassName": class } });
+                Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), &namespace)
+                    .patch(&name, &pp, &Patch::Merge(&set))
+                    .await?;
+                tracing::info!(claim = %name, %namespace, %class, "local-path: gave a claim the default StorageClass");
+            }
             Step::DeleteVolume { name } => {
                 Api::<PersistentVolume>::all(self.client.clone())
                     .delete(&name, &DeleteParams::default())

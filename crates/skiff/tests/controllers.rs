@@ -57,6 +57,50 @@ fn every_namespace_gets_a_default_service_account_back() {
 }
 
 #[test]
+fn a_claim_made_while_no_class_is_default_gets_the_default_class_later() {
+    let s = Server::start();
+    s.ok(&[
+        "wait",
+        "storageclass/local-path",
+        "--for=create",
+        "--timeout=30s",
+    ]);
+    let default = "storageclass.kubernetes.io/is-default-class";
+    s.ok(&[
+        "annotate",
+        "storageclass",
+        "local-path",
+        &format!("{default}=false"),
+        "--overwrite",
+    ]);
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: early\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
+    );
+    let class = || {
+        s.ok(&[
+            "get",
+            "pvc",
+            "early",
+            "-o",
+            "jsonpath={.spec.storageClassName}",
+        ])
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(class(), "", "no class is the default yet");
+    s.ok(&[
+        "annotate",
+        "storageclass",
+        "local-path",
+        &format!("{default}=true"),
+        "--overwrite",
+    ]);
+    eventually("the claim to get the default class", || {
+        class() == "local-path"
+    });
+}
+
+#[test]
 fn the_controller_manager_and_the_scheduler_hold_their_leases() {
     let s = Server::start();
     holds_its_lease(&s, "kube-controller-manager", "controllers");

@@ -78,6 +78,17 @@ pub enum Step {
         /// The phase.
         phase: String,
     },
+    /// Give claim `namespace/name`, created without `storageClassName` while no class was
+    /// the default, the default class now (upstream's retroactive default StorageClass
+    /// assignment, since 1.28).
+    SetClaimClass {
+        /// Namespace.
+        namespace: String,
+        /// Claim name.
+        name: String,
+        /// The default class.
+        class: String,
+    },
     /// Delete a volume whose claim is gone (reclaim policy Delete).
     DeleteVolume {
         /// The volume.
@@ -110,6 +121,31 @@ pub fn default_class() -> StorageClass {
         volume_binding_mode: Some("WaitForFirstConsumer".into()),
         ..Default::default()
     }
+}
+
+/// The annotations that mark a StorageClass as the default (GA and beta).
+const DEFAULT_CLASS_ANNOTATIONS: [&str; 2] = [
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+];
+
+/// The default StorageClass: of the classes annotated default, the newest (then the first by
+/// name), like upstream's DefaultStorageClass admission and PV controller.
+pub fn default_class_name(classes: &[&StorageClass]) -> Option<String> {
+    classes
+        .iter()
+        .filter(|c| {
+            let annotations = c.metadata.annotations.as_ref();
+            DEFAULT_CLASS_ANNOTATIONS
+                .iter()
+                .any(|a| annotations.and_then(|m| m.get(*a)).map(String::as_str) == Some("true"))
+        })
+        .map(|c| {
+            let created = c.metadata.creation_timestamp.as_ref().map(|t| t.0);
+            (created, c.metadata.name.clone().unwrap_or_default())
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+        .map(|(_, name)| name)
 }
 
 fn ours(pv: &PersistentVolume) -> bool {
@@ -262,11 +298,27 @@ pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
             })
             .copied()
     };
+    let default = default_class_name(&i.classes);
     for claim in &i.claims {
         if claim.metadata.deletion_timestamp.is_some() {
             continue;
         }
         let (ns, name) = claim_key(claim);
+        let spec = claim.spec.as_ref();
+        // No class at all (`""` asks for none) and not bound: the default class, if any.
+        let unbound = spec
+            .and_then(|s| s.volume_name.as_deref())
+            .is_none_or(str::is_empty);
+        if spec.is_none_or(|s| s.storage_class_name.is_none()) && unbound {
+            if let Some(class) = &default {
+                steps.push(Step::SetClaimClass {
+                    namespace: ns,
+                    name,
+                    class: class.clone(),
+                });
+            }
+            continue;
+        }
         let uid = claim.metadata.uid.clone().unwrap_or_default();
         let provisioned = i.volumes.iter().find(|v| {
             v.spec

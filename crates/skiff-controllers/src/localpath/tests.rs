@@ -166,3 +166,66 @@ fn a_volume_whose_claim_is_gone_is_deleted_or_released() {
         phase: "Released".into()
     }));
 }
+
+#[test]
+fn a_claim_without_a_class_gets_the_default_one_once_there_is_one() {
+    let mut plain = default_class();
+    plain.metadata.annotations = None;
+    let c = claim("data", "u1", None, None);
+    let none_asked = claim("raw", "u2", Some(""), None);
+    // No default class: the claim is left alone, like one that asks for no class.
+    let without = plan(&Inputs {
+        classes: vec![&plain],
+        claims: vec![&c, &none_asked],
+        ..Default::default()
+    });
+    assert_eq!(without, vec![]);
+
+    let class = default_class();
+    let with = plan(&Inputs {
+        classes: vec![&class],
+        claims: vec![&c, &none_asked],
+        ..Default::default()
+    });
+    assert_eq!(
+        with,
+        vec![Step::SetClaimClass {
+            namespace: "ns".into(),
+            name: "data".into(),
+            class: "local-path".into(),
+        }]
+    );
+    // A bound claim keeps what it has.
+    let bound = claim("old", "u3", None, Some("pv-1"));
+    let steps = plan(&Inputs {
+        classes: vec![&class],
+        claims: vec![&bound],
+        ..Default::default()
+    });
+    assert!(
+        !steps
+            .iter()
+            .any(|s| matches!(s, Step::SetClaimClass { .. })),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn the_newest_default_class_wins() {
+    let class = |name: &str, created: &str, default: bool| -> StorageClass {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "creationTimestamp": created, "annotations": {
+                "storageclass.kubernetes.io/is-default-class": default.to_string()}},
+            "provisioner": "example.com/x",
+        }))
+        .unwrap()
+    };
+    let old = class("old", "2026-01-01T00:00:00Z", true);
+    let new = class("new", "2026-02-01T00:00:00Z", true);
+    let newest = class("newest", "2026-03-01T00:00:00Z", false);
+    assert_eq!(
+        default_class_name(&[&old, &new, &newest]).as_deref(),
+        Some("new")
+    );
+    assert_eq!(default_class_name(&[&newest]), None);
+}
