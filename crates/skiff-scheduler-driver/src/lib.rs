@@ -237,6 +237,9 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
                     tokio::spawn(async move {
                         let result = report::bind(&client, &pod, &node).await;
                         drop(permit);
+                        if result.is_ok() {
+                            report::scheduled(&client, &pod, &node).await;
+                        }
                         let _ = tx.send(Bound {
                             key,
                             pod,

@@ -57,7 +57,7 @@ async fn condition(client: &kube::Client, pod: &Pod, reason: &str, message: &str
 /// Reports an unschedulable pod: the condition and a `FailedScheduling` event.
 pub async fn unschedulable(client: &kube::Client, pod: &Pod, reason: &str, message: &str) {
     condition(client, pod, reason, message).await;
-    event(client, pod, "FailedScheduling", message).await;
+    event(client, pod, WARNING, "FailedScheduling", message).await;
 }
 
 /// Reports a pod waiting for its scheduling gates.
@@ -81,6 +81,7 @@ pub async fn nominate(client: &kube::Client, pod: &Pod, node: &str, victims: &[P
         event(
             client,
             vp,
+            NORMAL,
             "Preempted",
             &format!("Preempted by pod {}", pod.uid().unwrap_or_default()),
         )
@@ -89,14 +90,29 @@ pub async fn nominate(client: &kube::Client, pod: &Pod, node: &str, victims: &[P
     }
 }
 
-/// A core/v1 Event about a pod from `default-scheduler`.
-pub async fn event(client: &kube::Client, pod: &Pod, reason: &str, message: &str) {
+/// Upstream's `Scheduled` event once `pod` is bound to `node`: `kubectl describe pod` shows
+/// `Successfully assigned <namespace>/<name> to <node>` from `default-scheduler`.
+pub async fn scheduled(client: &kube::Client, pod: &Pod, node: &str) {
+    let message = format!(
+        "Successfully assigned {}/{} to {node}",
+        pod.namespace().unwrap_or_default(),
+        pod.name_any()
+    );
+    event(client, pod, NORMAL, "Scheduled", &message).await;
+}
+
+/// Event types.
+const NORMAL: &str = "Normal";
+const WARNING: &str = "Warning";
+
+/// A core/v1 Event about a pod from `default-scheduler`; best effort.
+pub async fn event(client: &kube::Client, pod: &Pod, type_: &str, reason: &str, message: &str) {
     let ns = pod.namespace().unwrap_or_default();
     let ev = json!({
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"generateName": format!("{}.", pod.name_any()), "namespace": ns},
         "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": pod.name_any(), "namespace": ns, "uid": pod.uid()},
-        "reason": reason, "message": message, "type": "Warning",
+        "reason": reason, "message": message, "type": type_,
         "source": {"component": "default-scheduler"}, "reportingComponent": "default-scheduler",
         "firstTimestamp": now(), "lastTimestamp": now(), "count": 1,
     });

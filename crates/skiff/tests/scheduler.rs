@@ -41,6 +41,22 @@ fn pods_are_bound_to_nodes_that_fit_and_others_explain_why_not() {
         .unwrap()
         .clone();
     assert_eq!(cond["status"], "True");
+    // upstream's Scheduled event, written right after the binding
+    let scheduled = || {
+        s.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=fits,reason=Scheduled",
+            "-o",
+            "jsonpath={.items[*].type} {.items[*].source.component}: {.items[*].message}",
+        ])
+    };
+    common::eventually("the Scheduled event", || scheduled().contains("assigned"));
+    assert_eq!(
+        scheduled(),
+        "Normal default-scheduler: Successfully assigned default/fits to small"
+    );
 
     s.apply_ok(&["create", "-f", "-"], &pod("too-big", "2"));
     s.ok(&[
