@@ -21,6 +21,7 @@ pub mod registry;
 pub mod resource;
 pub mod selectable;
 pub mod selector;
+pub mod storage_class;
 pub mod validation;
 
 pub use error::{ApiError, FieldError, FieldErrorKind};

@@ -221,36 +221,15 @@ impl crate::rest::Storage {
     }
 }
 
-/// The annotations that mark a StorageClass as the default (GA and beta).
-const DEFAULT_CLASS_ANNOTATIONS: [&str; 2] = [
-    "storageclass.kubernetes.io/is-default-class",
-    "storageclass.beta.kubernetes.io/is-default-class",
-];
-
-/// PURE — DefaultStorageClass: the class a claim without `storageClassName` gets: of the
-/// classes annotated default, the newest (then the first by name), like upstream since 1.28.
+/// PURE — DefaultStorageClass: the class a claim without `storageClassName` gets, by
+/// [`skiff_api::storage_class::default_class`] over the stored classes (ones that do not
+/// decode are skipped).
 pub fn default_storage_class(classes: &[Value]) -> Option<String> {
-    classes
+    let typed: Vec<k8s_openapi::api::storage::v1::StorageClass> = classes
         .iter()
-        .filter(|c| {
-            DEFAULT_CLASS_ANNOTATIONS.iter().any(|a| {
-                c.pointer("/metadata/annotations")
-                    .and_then(|m| m.get(*a))
-                    .and_then(Value::as_str)
-                    == Some("true")
-            })
-        })
-        .map(|c| {
-            let s = |p: &str| {
-                c.pointer(p)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            (s("/metadata/creationTimestamp"), s("/metadata/name"))
-        })
-        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
-        .map(|(_, name)| name)
+        .filter_map(|c| serde_json::from_value(c.clone()).ok())
+        .collect();
+    skiff_api::storage_class::default_class(&typed.iter().collect::<Vec<_>>())
 }
 
 impl crate::rest::Storage {

@@ -123,30 +123,8 @@ pub fn default_class() -> StorageClass {
     }
 }
 
-/// The annotations that mark a StorageClass as the default (GA and beta).
-const DEFAULT_CLASS_ANNOTATIONS: [&str; 2] = [
-    "storageclass.kubernetes.io/is-default-class",
-    "storageclass.beta.kubernetes.io/is-default-class",
-];
-
-/// The default StorageClass: of the classes annotated default, the newest (then the first by
-/// name), like upstream's DefaultStorageClass admission and PV controller.
-pub fn default_class_name(classes: &[&StorageClass]) -> Option<String> {
-    classes
-        .iter()
-        .filter(|c| {
-            let annotations = c.metadata.annotations.as_ref();
-            DEFAULT_CLASS_ANNOTATIONS
-                .iter()
-                .any(|a| annotations.and_then(|m| m.get(*a)).map(String::as_str) == Some("true"))
-        })
-        .map(|c| {
-            let created = c.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            (created, c.metadata.name.clone().unwrap_or_default())
-        })
-        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
-        .map(|(_, name)| name)
-}
+/// The default StorageClass (the newest of those annotated default).
+pub use skiff_api::storage_class::default_class as default_class_name;
 
 fn ours(pv: &PersistentVolume) -> bool {
     pv.metadata
