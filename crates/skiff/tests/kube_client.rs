@@ -105,7 +105,10 @@ async fn paginated_list_sees_a_consistent_snapshot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_apply_and_status_subresource() {
-    let s = Server::start();
+    // No controller manager: the Deployment controller would write the object (its revision
+    // annotation, its status) between the steps below — seen once on etcd as a second apply
+    // returning a newer resourceVersion.
+    let s = Server::start_with(&["--disable-controller-manager"]);
     let api: Api<Deployment> = Api::namespaced(s.client().await, "default");
     let d = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
