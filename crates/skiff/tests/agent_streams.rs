@@ -404,7 +404,32 @@ fn probes_restart_unhealthy_containers_and_gate_readiness_and_runtime_classes_pi
             .replace("spec:\n", &format!("spec:\n  runtimeClassName: {class}\n"))
     };
     s.apply_ok(&["apply", "-f", "-"], &with_class("oncrun", "crun"));
-    s.apply_ok(&["apply", "-f", "-"], &with_class("noclass", "missing"));
+    // A pod naming a class that does not exist is refused (the RuntimeClass admission).
+    let refused = s.with_stdin(&["apply", "-f", "-"], &with_class("noclass", "missing"));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "Error from server (Forbidden): error when creating \"STDIN\": pods \"noclass\" is forbidden: pod rejected: RuntimeClass \"missing\" not found"
+    );
+    // A class deleted after the pod was admitted: held back by a scheduling gate until the
+    // class is gone, the pod then reaches the node, which reports the missing class.
+    s.apply_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: missing\nhandler: runc\n",
+    );
+    let gated = with_class("noclass", "missing").replace(
+        "spec:\n",
+        "spec:\n  schedulingGates: [{name: skiff.test/hold}]\n",
+    );
+    s.apply_ok(&["apply", "-f", "-"], &gated);
+    s.ok(&["delete", "runtimeclass", "missing"]);
+    s.ok(&[
+        "patch",
+        "pod",
+        "noclass",
+        "--type=json",
+        "-p",
+        r#"[{"op": "remove", "path": "/spec/schedulingGates"}]"#,
+    ]);
     eventually("the crun pod running", || {
         field(&s, "oncrun", ".status.phase") == "Running"
     });

@@ -30,6 +30,7 @@ impl Storage {
         }
         if is(res, "", "Pod") {
             self.admit_priority(obj).await?;
+            self.admit_runtime_class(obj).await?;
             self.admit_service_account(obj).await?;
         }
         if is(res, "", "PersistentVolumeClaim") {

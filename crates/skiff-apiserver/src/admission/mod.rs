@@ -1,11 +1,14 @@
 //! Built-in admission plugins of kube-apiserver that Skiff enables by default:
-//! DefaultTolerationSeconds (a [`MutatingAdmission`]), Priority and DefaultStorageClass (they
-//! need lookups, so they run as create hooks: see `Storage::admit_priority` and
-//! `Storage::admit_default_storage_class`).
+//! DefaultTolerationSeconds (a [`MutatingAdmission`]), Priority, DefaultStorageClass and
+//! [`runtime_class`] (they need lookups, so they run as create hooks: see
+//! `Storage::admit_priority`, `Storage::admit_default_storage_class` and
+//! `Storage::admit_runtime_class`).
 
 use crate::pipeline::{AdmissionRequest, MutatingAdmission, Operation};
 use serde_json::{json, Value};
 use skiff_api::ApiError;
+
+pub mod runtime_class;
 
 /// Upstream's default for both tolerations (`--default-not-ready-toleration-seconds`,
 /// `--default-unreachable-toleration-seconds`).
