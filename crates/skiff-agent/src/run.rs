@@ -74,6 +74,18 @@ pub struct NodeOptions {
     #[arg(long, value_name = "NAME", default_value = crate::cni::BRIDGE, value_parser = crate::cni::parse_bridge)]
     pub cni_bridge: String,
 
+    /// Give every pod a cgroup of its own, limited to its requests, limits and overhead,
+    /// under `<cgroup-root>/kubepods` (Burstable and BestEffort pods one level down), with
+    /// `kubepods` limited to the node's allocatable CPU and memory — the kubelet's
+    /// `--cgroups-per-qos` with the cgroupfs driver. `--cgroups-per-qos=false` leaves
+    /// containers wherever the runtime puts them.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cgroups_per_qos: bool,
+
+    /// The cgroup `kubepods` goes under, e.g. `/skiff` for `/skiff/kubepods/…`.
+    #[arg(long, value_name = "PATH", default_value = "/", value_parser = parse_cgroup_root)]
+    pub cgroup_root: String,
+
     /// Maximum pods on this node.
     #[arg(long, value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_pods: u32,
@@ -145,6 +157,20 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => Duration::from_secs(n * 3600),
         _ => return Err(format!("{s:?} is not a duration (e.g. 30s, 2m, 1h)")),
     })
+}
+
+fn parse_cgroup_root(s: &str) -> Result<String, String> {
+    let ok = s.starts_with('/')
+        && !s.split('/').any(|p| p == "." || p == "..")
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an absolute cgroup path (e.g. / or /skiff: letters, digits, -, _, .)"
+        ))
+    }
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -342,7 +368,7 @@ pub async fn run(
         lease_duration: Duration::from_secs(args.node_lease_duration),
         interval: Duration::from_secs(args.node_status_update_frequency),
     };
-    let pods = crate::pods::PodWorker::new(
+    let mut pods = crate::pods::PodWorker::new(
         registrar.client.clone(),
         cri,
         registrar.name.clone(),
@@ -351,6 +377,21 @@ pub async fn run(
         registrar.data_dir.join("pods"),
         storage,
     );
+    match crate::cgroups::fs::CgroupFs::detect().filter(|_| args.cgroups_per_qos) {
+        Some(fs) => {
+            let s = &registrar.settings;
+            let cpu = (u64::from(machine.cpus) * 1000).saturating_sub(s.reserved_cpu_millis);
+            let memory = machine.memory_total.saturating_sub(s.reserved_memory);
+            let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            pods = pods.with_pod_cgroups(fs, &args.cgroup_root, as_i64(cpu), as_i64(memory));
+        }
+        None if args.cgroups_per_qos => {
+            tracing::warn!(
+                "no writable cgroup filesystem at /sys/fs/cgroup: pods get no cgroups of their own"
+            );
+        }
+        None => {}
+    }
     let pod_worker = tokio::spawn(pods.run(stop.clone()));
     registrar.run(stop).await;
     let _ = pod_worker.await;

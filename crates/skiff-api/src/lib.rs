@@ -16,6 +16,8 @@ pub mod defaults;
 pub mod error;
 pub mod join;
 pub mod names;
+pub mod pod_resources;
+pub mod qos;
 pub mod quantity;
 pub mod registry;
 pub mod resource;

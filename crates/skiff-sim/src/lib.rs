@@ -57,7 +57,7 @@ pub mod options;
 pub mod pod_plan;
 pub mod pod_status;
 mod pods;
-pub mod qos;
+pub use skiff_api::qos;
 pub use skiff_api::quantity;
 mod register;
 pub mod spread;

@@ -1,9 +1,11 @@
-//! The cgroup v1 hierarchies the runtimes need on a hybrid (v1 + v2) host. crun refuses
-//! to run there ("cgroups in hybrid mode not supported") unless every controller it knows has
+//! The host's cgroups: the pod cgroups ([`fs`]) and, here, the cgroup v1 hierarchies the
+//! runtimes need on a hybrid (v1 + v2) host. crun refuses to run there ("cgroups in hybrid mode not supported") unless every controller it knows has
 //! a v1 mount, and such hosts often leave `hugetlb` unmounted. The agent mounts what is
 //! missing at start, as an init system would; on a pure v2 host nothing is done.
 
 use std::path::Path;
+
+pub mod fs;
 
 /// Controllers the runtimes expect mounted on a v1/hybrid host.
 const WANTED: [&str; 1] = ["hugetlb"];

@@ -82,6 +82,12 @@ pub struct PodWorker {
             std::time::Instant,
         ),
     >,
+    /// Where pod cgroups are made; `None` leaves containers where the runtime puts them.
+    cgroups: Option<crate::cgroups::fs::CgroupFs>,
+    /// `--cgroup-root`: the pod cgroups go under `<root>/kubepods`.
+    cgroup_root: Arc<str>,
+    /// The QoS tiers' CPU shares as last written (shard 0 keeps them).
+    qos_shares: Option<[(&'static str, i64); 2]>,
     /// This worker syncs the pods whose uid hashes to `shard` of `shards`; shard 0 also
     /// removes what is left of pods that are gone.
     shard: usize,
@@ -122,9 +128,34 @@ impl PodWorker {
             live_containers: HashSet::new(),
             termination_messages: HashMap::new(),
             volume_dirs: HashMap::new(),
+            cgroups: None,
+            cgroup_root: Arc::from("/"),
+            qos_shares: None,
             shard: 0,
             shards: 1,
         }
+    }
+
+    /// Puts every pod in a pod cgroup under `<root>/kubepods` on `fs`, the node's allocatable
+    /// CPU (millicores) and memory (bytes) limiting `kubepods` itself, like the kubelet with
+    /// `--cgroups-per-qos`. Failing to set up `kubepods` is logged; pods still get their own
+    /// cgroups.
+    pub fn with_pod_cgroups(
+        mut self,
+        fs: crate::cgroups::fs::CgroupFs,
+        root: &str,
+        allocatable_cpu_millis: i64,
+        allocatable_memory: i64,
+    ) -> Self {
+        let settings =
+            podsync::pod_cgroup::kubepods_settings(allocatable_cpu_millis, allocatable_memory);
+        let top = podsync::pod_cgroup::kubepods(root);
+        if let Err(e) = fs.apply(&top, &settings) {
+            tracing::warn!(cgroup = %top, error = %e, "could not set up the cgroup of all pods");
+        }
+        self.cgroups = Some(fs);
+        self.cgroup_root = Arc::from(root);
+        self
     }
 
     /// A worker for shard `shard` of `shards`, sharing this one's clients and settings.
@@ -147,6 +178,9 @@ impl PodWorker {
             termination_messages: HashMap::new(),
             volumes: self.volumes.clone(),
             volume_dirs: HashMap::new(),
+            cgroups: self.cgroups.clone(),
+            cgroup_root: self.cgroup_root.clone(),
+            qos_shares: None,
             shard,
             shards,
         }
@@ -236,6 +270,7 @@ impl PodWorker {
             if let Err(e) = self.remove_orphans(&fresh).await {
                 tracing::debug!(error = %e, "removing orphaned sandboxes failed");
             }
+            self.update_qos_cgroups(&reader.state());
             self.volumes.remove_orphans(&fresh);
             if last_storage_gc.elapsed() >= STORAGE_GC {
                 last_storage_gc = std::time::Instant::now();
@@ -309,6 +344,7 @@ impl PodWorker {
                         let uid = pod.uid().unwrap_or_default();
                         self.volume_dirs.remove(&uid);
                         self.volumes.remove(&uid);
+                        self.remove_pod_cgroup(&uid);
                         return Ok(());
                     }
                     Op::StartContainer { name, attempt } => {
@@ -672,8 +708,45 @@ impl PodWorker {
                 tracing::info!(sandbox = %s.id, pod_uid = %uid, "removing the sandbox of a pod that is gone");
                 self.act(Op::StopSandbox { id: s.id.clone() }).await?;
                 self.act(Op::RemoveSandbox { id: s.id }).await?;
+                self.remove_pod_cgroup(&uid);
             }
         }
         Ok(())
+    }
+
+    /// Removes the cgroup of the pod `uid` (whatever its QoS class was) once its sandbox is
+    /// gone; one still holding processes stays and is logged.
+    fn remove_pod_cgroup(&self, uid: &str) {
+        use skiff_api::qos;
+        let Some(fs) = &self.cgroups else { return };
+        for class in [qos::GUARANTEED, qos::BURSTABLE, qos::BEST_EFFORT] {
+            let path = podsync::pod_cgroup::pod_path(&self.cgroup_root, class, uid);
+            if let Err(e) = fs.remove(&path) {
+                tracing::warn!(cgroup = %path, error = %e, "could not remove a pod cgroup");
+            }
+        }
+    }
+
+    /// Writes the Burstable and BestEffort tiers' CPU shares for the node's pods when they
+    /// changed.
+    fn update_qos_cgroups(&mut self, pods: &[Arc<Pod>]) {
+        let Some(fs) = &self.cgroups else { return };
+        let want = podsync::pod_cgroup::qos_settings(pods.iter().map(|p| p.as_ref()));
+        if self.qos_shares == Some(want) {
+            return;
+        }
+        for (class, shares) in want {
+            let path = podsync::pod_cgroup::qos_path(&self.cgroup_root, class);
+            let settings = podsync::pod_cgroup::CgroupSettings {
+                cpu_shares: shares,
+                cpu_quota: None,
+                memory_limit: None,
+            };
+            if let Err(e) = fs.apply(&path, &settings) {
+                tracing::warn!(cgroup = %path, error = %e, "could not update a QoS cgroup");
+                return;
+            }
+        }
+        self.qos_shares = Some(want);
     }
 }

@@ -40,6 +40,18 @@ impl PodWorker {
             labels,
             linux: Some(cri::LinuxPodSandboxConfig {
                 security_context: Some(podsync::security::sandbox(pod)),
+                cgroup_parent: self
+                    .cgroups
+                    .as_ref()
+                    .map(|_| {
+                        let class = podsync::pod_cgroup::qos_class(pod);
+                        podsync::pod_cgroup::pod_path(
+                            &self.cgroup_root,
+                            class,
+                            &pod.uid().unwrap_or_default(),
+                        )
+                    })
+                    .unwrap_or_default(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -140,6 +152,11 @@ impl PodWorker {
                 }
             }
         };
+        if let Some(fs) = &self.cgroups {
+            let cg = podsync::pod_cgroup::pod_cgroup(&self.cgroup_root, pod);
+            fs.apply(&cg.path, &cg.settings)
+                .map_err(|e| format!("failed to set up the pod cgroup {}: {e}", cg.path))?;
+        }
         let attempt = u32::try_from(obs.sandboxes.len()).unwrap_or(u32::MAX);
         let config = self.sandbox_config(pod, attempt);
         std::fs::create_dir_all(&config.log_directory).map_err(|e| e.to_string())?;

@@ -10,6 +10,7 @@
 //! stops the container, readiness gates `ready`). Volumes and hooks come later.
 
 pub mod env;
+pub mod pod_cgroup;
 pub mod probes;
 pub mod pull_secrets;
 pub mod resources;

@@ -18,11 +18,24 @@
 
 use k8s_cri::v1::LinuxContainerResources;
 use k8s_openapi::api::core::v1::Container;
+use skiff_api::pod_resources::milli;
 
 /// The CFS period the kubelet uses, µs.
 pub const CPU_PERIOD: i64 = 100_000;
-const MIN_SHARES: i64 = 2;
+/// The fewest CPU shares a cgroup gets (upstream `MinShares`).
+pub const MIN_SHARES: i64 = 2;
+const MAX_SHARES: i64 = 262_144;
 const MIN_QUOTA: i64 = 1_000;
+
+/// Upstream `MilliCPUToShares`: 1024 shares per CPU requested, within [2, 262144].
+pub fn shares(milli_cpu: i64) -> i64 {
+    (milli_cpu.saturating_mul(1024) / 1000).clamp(MIN_SHARES, MAX_SHARES)
+}
+
+/// Upstream `MilliCPUToQuota` for [`CPU_PERIOD`]: the CFS quota in µs, at least 1 ms.
+pub fn quota(milli_cpu: i64) -> i64 {
+    (milli_cpu.saturating_mul(CPU_PERIOD) / 1000).max(MIN_QUOTA)
+}
 
 fn quantity(c: &Container, which: &str, name: &str) -> Option<i128> {
     let r = c.resources.as_ref()?;
@@ -34,23 +47,13 @@ fn quantity(c: &Container, which: &str, name: &str) -> Option<i128> {
     skiff_api::quantity::parse(&list.get(name)?.0)
 }
 
-fn milli_cpu(nanos: i128) -> i64 {
-    i64::try_from((nanos + 999_999) / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// The cgroup settings for `c`: CPU shares from the request (a limit alone counts as the
 /// request, like API defaulting), a CFS quota from the CPU limit, the memory limit in bytes.
 pub fn linux_resources(c: &Container) -> LinuxContainerResources {
     let cpu_request = quantity(c, "requests", "cpu").or_else(|| quantity(c, "limits", "cpu"));
-    let cpu_shares = cpu_request
-        .map(|n| milli_cpu(n) * 1024 / 1000)
-        .unwrap_or(MIN_SHARES)
-        .max(MIN_SHARES);
+    let cpu_shares = cpu_request.map_or(MIN_SHARES, |n| shares(milli(n)));
     let (cpu_quota, cpu_period) = match quantity(c, "limits", "cpu") {
-        Some(n) => (
-            (milli_cpu(n) * CPU_PERIOD / 1000).max(MIN_QUOTA),
-            CPU_PERIOD,
-        ),
+        Some(n) => (quota(milli(n)), CPU_PERIOD),
         None => (0, 0),
     };
     let memory_limit_in_bytes = quantity(c, "limits", "memory")
