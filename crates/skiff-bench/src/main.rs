@@ -6,6 +6,7 @@ mod apiserver;
 mod measure;
 mod pods;
 mod scale;
+mod scale_scheduler;
 mod store;
 
 use clap::Parser;
@@ -27,7 +28,8 @@ pub struct Args {
     /// Concurrent watchers for the watch-latency phase.
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
-    /// Which benchmark: `apiserver` (issue 2), `scale` (scheduling with simulated nodes),
+    /// Which benchmark: `apiserver` (issue 2), `scale` (scheduling with simulated nodes, then
+    /// the scheduler alone on pending pods),
     /// `pods` (the node agent with a real containerd; needs root) or `store` (etcd and the
     /// embedded store side by side; needs etcd).
     #[arg(long, default_value = "apiserver")]
@@ -58,7 +60,13 @@ async fn main() {
     let args = Args::parse();
     let (result, section) = match args.suite.as_str() {
         "apiserver" => (apiserver::run(&args).await, "apiserver".to_string()),
-        "scale" => (scale::run(&args).await, format!("scale-{}", args.nodes)),
+        "scale" => {
+            let report = match scale::run(&args).await {
+                Ok(table) => scale_scheduler::run(&args).await.map(|rows| table + &rows),
+                Err(e) => Err(e),
+            };
+            (report, format!("scale-{}", args.nodes))
+        }
         "pods" => (pods::run(&args).await, "pods".to_string()),
         "store" => (store::run(&args).await, "store".to_string()),
         other => {

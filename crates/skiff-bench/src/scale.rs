@@ -2,7 +2,8 @@
 //! nodes; Deployments of 100 replicas each until `--pods` pods exist; a watch observes when
 //! each pod is bound and Running. Reports end-to-end pods/s, the scheduler's binding rate, API
 //! p99 latency during the run (a probe GETs every 100 ms), and peak RSS of the control plane
-//! and of the simulator.
+//! and of the simulator. The scheduler's throughput alone is measured after it, on a fresh
+//! server ([`crate::scale_scheduler`]).
 
 use crate::apiserver::{client, start};
 use crate::measure::{cpu_time, ms, peak_rss_mib, percentile};
