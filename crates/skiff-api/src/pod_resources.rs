@@ -34,8 +34,8 @@ pub enum Side {
 
 const NANO: Nanos = 1_000_000_000;
 
-/// The container's amount of `resource` in whole base units × 1e9 (`Nanos`), if it names one.
-fn amount(c: &Container, side: Side, resource: &str) -> Option<Nanos> {
+/// The container's amount of `resource` in nano-units, if it names one.
+pub fn container_amount(c: &Container, side: Side, resource: &str) -> Option<Nanos> {
     let r = c.resources.as_ref()?;
     let pick = |l: Option<&std::collections::BTreeMap<String, _>>| {
         l.and_then(|l| l.get(resource)).and_then(
@@ -56,13 +56,13 @@ pub fn pod_total(spec: &PodSpec, side: Side, resource: &str) -> Option<Nanos> {
     let mut sidecars: Nanos = 0;
     let mut init_peak: Nanos = 0;
     for c in &spec.containers {
-        if let Some(a) = amount(c, side, resource) {
+        if let Some(a) = container_amount(c, side, resource) {
             named = true;
             total += a;
         }
     }
     for c in spec.init_containers.iter().flatten() {
-        let own = amount(c, side, resource);
+        let own = container_amount(c, side, resource);
         named |= own.is_some();
         let own = own.unwrap_or(0);
         let phase = if c.restart_policy.as_deref() == Some("Always") {
@@ -94,7 +94,7 @@ pub fn every_container_limits(spec: &PodSpec, resource: &str) -> bool {
     spec.containers
         .iter()
         .chain(spec.init_containers.iter().flatten())
-        .all(|c| amount(c, Side::Limits, resource).is_some_and(|a| a > 0))
+        .all(|c| container_amount(c, Side::Limits, resource).is_some_and(|a| a > 0))
 }
 
 /// `nanos` of CPU as whole millicores, rounded up like `Quantity.MilliValue`.

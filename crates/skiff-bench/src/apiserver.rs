@@ -35,6 +35,32 @@ impl Drop for ServerProcess {
     }
 }
 
+/// A `skiff <subcommand> … --kubeconfig K` process (quiet), killed when dropped.
+pub(crate) struct SkiffChild(pub(crate) Child);
+
+impl SkiffChild {
+    /// Starts `skiff <args> --kubeconfig <kubeconfig>` with warnings-only logging.
+    pub(crate) fn spawn(args: &Args, sub: &[&str], kubeconfig: &std::path::Path) -> Result<Self> {
+        Command::new(&args.skiff)
+            .args(sub)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .env("SKIFF_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(SkiffChild)
+            .with_context(|| format!("starting skiff {}", sub.join(" ")))
+    }
+}
+
+impl Drop for SkiffChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub(crate) async fn client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;

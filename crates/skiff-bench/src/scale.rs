@@ -5,10 +5,10 @@
 //! and of the simulator. The scheduler's throughput alone is measured after it, on a fresh
 //! server ([`crate::scale_scheduler`]).
 
-use crate::apiserver::{client, start};
+use crate::apiserver::{client, start, SkiffChild};
 use crate::measure::{cpu_time, ms, peak_rss_mib, percentile};
 use crate::Args;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
@@ -16,26 +16,25 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const NS: &str = "bench";
 const REPLICAS: usize = 100;
 
-struct Sim(Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[derive(Default)]
 struct Seen {
     bound: HashMap<String, Instant>,
     running: HashMap<String, Instant>,
+}
+
+/// The pod template of workload `i` (label `app: scale-<i>`), shared with the
+/// scheduler-alone phase.
+pub(crate) fn pod_template(i: usize) -> serde_json::Value {
+    json!({
+        "metadata": {"labels": {"app": format!("scale-{i:04}")}},
+        "spec": {"containers": [{"name": "c", "image": "scale:1"}]},
+    })
 }
 
 fn deployment(i: usize) -> Deployment {
@@ -44,10 +43,7 @@ fn deployment(i: usize) -> Deployment {
         "spec": {
             "replicas": REPLICAS,
             "selector": {"matchLabels": {"app": format!("scale-{i:04}")}},
-            "template": {
-                "metadata": {"labels": {"app": format!("scale-{i:04}")}},
-                "spec": {"containers": [{"name": "c", "image": "scale:1"}]},
-            },
+            "template": pod_template(i),
         },
     }))
     .expect("valid deployment")
@@ -59,14 +55,11 @@ pub async fn run(args: &Args) -> Result<String> {
     let (server, _) = start(args, &[]).await?;
     let c = client(&server.kubeconfig).await?;
     eprintln!("skiff-bench: starting {nodes} simulated nodes");
-    let sim = Sim(Command::new(&args.skiff)
-        .args(["sim", "--nodes", &nodes.to_string(), "--kubeconfig"])
-        .arg(&server.kubeconfig)
-        .env("SKIFF_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting skiff sim")?);
+    let sim = SkiffChild::spawn(
+        args,
+        &["sim", "--nodes", &nodes.to_string()],
+        &server.kubeconfig,
+    )?;
     let node_api: Api<Node> = Api::all(c.clone());
     let registered = Instant::now();
     loop {

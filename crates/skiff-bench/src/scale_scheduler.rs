@@ -5,31 +5,22 @@
 //! scores them as in the end-to-end run). Then `skiff scheduler` starts as a process of its
 //! own and a watch times the bindings.
 
-use crate::apiserver::{client, start};
+use crate::apiserver::{client, start, SkiffChild};
 use crate::measure::{cpu_time, peak_rss_mib};
+use crate::scale::pod_template;
 use crate::Args;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const NS: &str = "bench";
 const REPLICAS: usize = 100;
-
-struct Scheduler(Child);
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn node(i: usize) -> Node {
     let name = format!("sched-{i:05}");
@@ -54,27 +45,20 @@ fn node_status() -> serde_json::Value {
     }})
 }
 
-fn template(i: usize) -> serde_json::Value {
-    json!({
-        "metadata": {"labels": {"app": format!("scale-{i:04}")}},
-        "spec": {"containers": [{"name": "c", "image": "scale:1"}]},
-    })
-}
-
 fn replica_set(i: usize) -> ReplicaSet {
     serde_json::from_value(json!({
         "metadata": {"name": format!("scale-{i:04}"), "namespace": NS},
         "spec": {
             "replicas": REPLICAS,
             "selector": {"matchLabels": {"app": format!("scale-{i:04}")}},
-            "template": template(i),
+            "template": pod_template(i),
         },
     }))
     .expect("valid replicaset")
 }
 
 fn pod(i: usize, j: usize, owner_uid: &str) -> Pod {
-    let mut p = template(i);
+    let mut p = pod_template(i);
     p["metadata"]["name"] = json!(format!("scale-{i:04}-{j:03}"));
     p["metadata"]["namespace"] = json!(NS);
     p["metadata"]["ownerReferences"] = json!([{
@@ -184,16 +168,7 @@ pub async fn run(args: &Args) -> Result<String> {
     };
     synced.notified().await;
     let (api_cpu0, started) = (cpu_time(server.child.id()), Instant::now());
-    let sched = Scheduler(
-        Command::new(&args.skiff)
-            .args(["scheduler", "--kubeconfig"])
-            .arg(&server.kubeconfig)
-            .env("SKIFF_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting skiff scheduler")?,
-    );
+    let sched = SkiffChild::spawn(args, &["scheduler"], &server.kubeconfig)?;
     let mut last_report = Instant::now();
     loop {
         let n = bound.lock().unwrap_or_else(|e| e.into_inner()).len();

@@ -18,7 +18,7 @@
 
 use k8s_cri::v1::LinuxContainerResources;
 use k8s_openapi::api::core::v1::Container;
-use skiff_api::pod_resources::milli;
+use skiff_api::pod_resources::{container_amount, milli, Side};
 
 /// The CFS period the kubelet uses, µs.
 pub const CPU_PERIOD: i64 = 100_000;
@@ -37,26 +37,16 @@ pub fn quota(milli_cpu: i64) -> i64 {
     (milli_cpu.saturating_mul(CPU_PERIOD) / 1000).max(MIN_QUOTA)
 }
 
-fn quantity(c: &Container, which: &str, name: &str) -> Option<i128> {
-    let r = c.resources.as_ref()?;
-    let list = if which == "limits" {
-        r.limits.as_ref()?
-    } else {
-        r.requests.as_ref()?
-    };
-    skiff_api::quantity::parse(&list.get(name)?.0)
-}
-
 /// The cgroup settings for `c`: CPU shares from the request (a limit alone counts as the
 /// request, like API defaulting), a CFS quota from the CPU limit, the memory limit in bytes.
 pub fn linux_resources(c: &Container) -> LinuxContainerResources {
-    let cpu_request = quantity(c, "requests", "cpu").or_else(|| quantity(c, "limits", "cpu"));
+    let cpu_request = container_amount(c, Side::Requests, "cpu");
     let cpu_shares = cpu_request.map_or(MIN_SHARES, |n| shares(milli(n)));
-    let (cpu_quota, cpu_period) = match quantity(c, "limits", "cpu") {
+    let (cpu_quota, cpu_period) = match container_amount(c, Side::Limits, "cpu") {
         Some(n) => (quota(milli(n)), CPU_PERIOD),
         None => (0, 0),
     };
-    let memory_limit_in_bytes = quantity(c, "limits", "memory")
+    let memory_limit_in_bytes = container_amount(c, Side::Limits, "memory")
         .map(|n| i64::try_from(n / 1_000_000_000).unwrap_or(i64::MAX))
         .unwrap_or(0);
     LinuxContainerResources {
