@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod handlers;
 pub mod join;
 pub mod kubelet;
+pub mod list_snapshots;
 pub mod negotiate;
 pub mod pipeline;
 pub mod pki;

@@ -7,6 +7,7 @@
 //! events; older revisions fall back to a watch on the store itself (which answers 410 when the
 //! history is compacted).
 
+use crate::list_snapshots::{Entries, ListSnapshots};
 use crate::rest::keys;
 use futures::StreamExt;
 use serde_json::Value;
@@ -175,6 +176,13 @@ impl Raw {
     pub fn decode(&self) -> Option<Value> {
         with_rv(&self.value, self.revision)
     }
+
+    /// The object as JSON in `api_version` with its `resourceVersion`, spliced into the stored
+    /// bytes without decoding them; None when the bytes are in another version or not shaped
+    /// as expected (then [`Raw::decode`] it).
+    pub fn encoded(&self, api_version: &str) -> Option<Vec<u8>> {
+        crate::stored_json::with_resource_version(&self.value, self.revision, api_version)
+    }
 }
 
 /// A replay-window entry, parsed again only when a watch replays it. Its bytes are shared
@@ -215,6 +223,8 @@ pub struct WatchCache {
     state: RwLock<State>,
     revision: watch::Sender<i64>,
     events: broadcast::Sender<Arc<CachedEvent>>,
+    /// Collections copied out for paginated lists.
+    snapshots: std::sync::Mutex<ListSnapshots<Raw>>,
 }
 
 impl std::fmt::Debug for WatchCache {
@@ -260,6 +270,10 @@ impl WatchCache {
             state: RwLock::new(State::default()),
             revision: tx,
             events,
+            snapshots: std::sync::Mutex::new(ListSnapshots::new(
+                crate::list_snapshots::CAPACITY,
+                crate::list_snapshots::TTL,
+            )),
         });
         let rev = cache.reload().await?;
         let weak = Arc::downgrade(&cache);
@@ -390,17 +404,7 @@ impl WatchCache {
         min_rev: Option<i64>,
         consistent: bool,
     ) -> Result<(Vec<Raw>, i64), ApiError> {
-        let target = if consistent {
-            self.store
-                .current_revision()
-                .await
-                .map_err(|e| ApiError::Unavailable(format!("storage is unavailable: {e}")))?
-        } else {
-            min_rev.unwrap_or(0)
-        };
-        if target > self.revision() {
-            self.wait_for(target).await?;
-        }
+        self.catch_up(min_rev, consistent).await?;
         let (raws, revision) = {
             let st = self.state.read().unwrap_or_else(|e| e.into_inner());
             let raws: Vec<Raw> = st
@@ -412,6 +416,61 @@ impl WatchCache {
             (raws, st.revision)
         };
         Ok((raws, revision))
+    }
+
+    /// Everything under `prefix`, waiting like [`WatchCache::list`], as a snapshot that is
+    /// kept for the later pages of a paginated list ([`crate::list_snapshots`]) when it holds
+    /// more than `page` entries (a smaller one fits in the first page).
+    pub async fn snapshot(
+        &self,
+        prefix: &str,
+        min_rev: Option<i64>,
+        consistent: bool,
+        page: usize,
+    ) -> Result<(Entries<Raw>, i64), ApiError> {
+        self.catch_up(min_rev, consistent).await?;
+        let (entries, revision): (Entries<Raw>, i64) = {
+            let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+            let entries: Vec<(String, Raw)> = st
+                .objects
+                .range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (entries.into(), st.revision)
+        };
+        if entries.len() > page {
+            self.snapshots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(prefix, revision, entries.clone(), std::time::Instant::now());
+        }
+        Ok((entries, revision))
+    }
+
+    /// The snapshot of `prefix` at `revision` taken by [`WatchCache::snapshot`], if kept.
+    pub fn kept_snapshot(&self, prefix: &str, revision: i64) -> Option<Entries<Raw>> {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(prefix, revision, std::time::Instant::now())
+    }
+
+    /// Waits until the cache reflects the store's current revision (`consistent`) or
+    /// `min_rev`.
+    async fn catch_up(&self, min_rev: Option<i64>, consistent: bool) -> Result<(), ApiError> {
+        let target = if consistent {
+            self.store
+                .current_revision()
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("storage is unavailable: {e}")))?
+        } else {
+            min_rev.unwrap_or(0)
+        };
+        if target > self.revision() {
+            self.wait_for(target).await?;
+        }
+        Ok(())
     }
 
     /// A stream of changes under `prefix` after revision `after`. A watcher that falls

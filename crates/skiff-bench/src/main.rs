@@ -29,7 +29,8 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
     /// Which benchmark: `apiserver` (issue 2), `scale` (scheduling with simulated nodes, then
-    /// the scheduler alone on pending pods),
+    /// the scheduler alone on pending pods), `scheduler` (only that second phase; nothing is
+    /// written),
     /// `pods` (the node agent with a real containerd; needs root) or `store` (etcd and the
     /// embedded store side by side; needs etcd).
     #[arg(long, default_value = "apiserver")]
@@ -67,11 +68,13 @@ async fn main() {
             };
             (report, format!("scale-{}", args.nodes))
         }
+        // The second phase of `scale` alone, for working on the scheduler; writes no section.
+        "scheduler" => (scale_scheduler::run(&args).await, String::new()),
         "pods" => (pods::run(&args).await, "pods".to_string()),
         "store" => (store::run(&args).await, "store".to_string()),
         other => {
             eprintln!(
-                "skiff-bench: unknown --suite {other:?} (use apiserver, scale, pods or store)"
+                "skiff-bench: unknown --suite {other:?} (use apiserver, scale, scheduler, pods or store)"
             );
             std::process::exit(2);
         }
@@ -79,7 +82,7 @@ async fn main() {
     match result {
         Ok(report) => {
             println!("{report}");
-            if let Some(path) = &args.write {
+            if let Some(path) = args.write.as_ref().filter(|_| !section.is_empty()) {
                 if let Err(e) = measure::write_section(path, &section, &report) {
                     eprintln!("skiff-bench: cannot update {}: {e}", path.display());
                     std::process::exit(1);

@@ -7,7 +7,7 @@ use crate::pod_info::PodInfo;
 use crate::snapshot::{NodeInfo, Snapshot};
 use k8s_openapi::api::core::v1::Pod;
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Upstream `framework.MaxNodeScore`: scores are normalized to `0..=100`.
@@ -155,11 +155,15 @@ impl<T: Any + Clone + Send + Sync> StateData for T {
 }
 
 /// Typed per-cycle storage, one value per type (upstream `framework.CycleState`).
+///
+/// Read once per plugin and node on every cycle, so it is built for lookups: a handful of
+/// entries scanned by `TypeId` (no hashing), and the skipped plugins as short lists compared
+/// by name length first.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<TypeId, Box<dyn StateData>>,
-    skip_filter: BTreeSet<&'static str>,
-    skip_score: BTreeSet<&'static str>,
+    data: Vec<(TypeId, Box<dyn StateData>)>,
+    skip_filter: Vec<&'static str>,
+    skip_score: Vec<&'static str>,
 }
 
 impl Clone for CycleState {
@@ -194,37 +198,49 @@ impl CycleState {
 
     /// Stores a value, replacing any earlier value of the same type.
     pub fn write<T: Any + Clone + Send + Sync>(&mut self, value: T) {
-        self.data.insert(TypeId::of::<T>(), Box::new(value));
+        let id = TypeId::of::<T>();
+        match self.data.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, v)) => *v = Box::new(value),
+            None => self.data.push((id, Box::new(value))),
+        }
     }
 
     /// Reads the value of a type.
     pub fn read<T: Any>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
         self.data
-            .get(&TypeId::of::<T>())
-            .and_then(|b| b.as_ref().as_any().downcast_ref())
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.as_ref().as_any().downcast_ref())
     }
 
     /// Updates the value of a type in place.
     pub fn read_mut<T: Any>(&mut self) -> Option<&mut T> {
+        let id = TypeId::of::<T>();
         self.data
-            .get_mut(&TypeId::of::<T>())
-            .and_then(|b| b.as_mut().as_any_mut().downcast_mut())
+            .iter_mut()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.as_mut().as_any_mut().downcast_mut())
     }
 
     pub(crate) fn skip_filter(&mut self, plugin: &'static str) {
-        self.skip_filter.insert(plugin);
+        if !self.filter_skipped(plugin) {
+            self.skip_filter.push(plugin);
+        }
     }
 
     pub(crate) fn filter_skipped(&self, plugin: &'static str) -> bool {
-        self.skip_filter.contains(plugin)
+        self.skip_filter.contains(&plugin)
     }
 
     pub(crate) fn skip_score(&mut self, plugin: &'static str) {
-        self.skip_score.insert(plugin);
+        if !self.score_skipped(plugin) {
+            self.skip_score.push(plugin);
+        }
     }
 
     pub(crate) fn score_skipped(&self, plugin: &'static str) -> bool {
-        self.skip_score.contains(plugin)
+        self.skip_score.contains(&plugin)
     }
 }
 

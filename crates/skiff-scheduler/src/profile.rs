@@ -395,21 +395,25 @@ impl Profile {
         pod: &PodInfo,
         nodes: &[&NodeInfo],
     ) -> Result<Vec<NodePluginScores>, Status> {
-        let mut out: Vec<NodePluginScores> = nodes
+        // One score list, reused by every plugin: node names are copied once per cycle, not
+        // once per plugin (this loop runs for hundreds of nodes on every cycle).
+        let mut scores: Vec<NodeScore> = nodes
             .iter()
-            .map(|n| NodePluginScores {
+            .map(|n| NodeScore {
                 name: n.name().to_string(),
-                scores: Vec::new(),
-                total: 0,
+                score: 0,
             })
+            .collect();
+        let active = self.scores.len();
+        let mut per_node: Vec<(Vec<(&'static str, i64)>, i64)> = (0..nodes.len())
+            .map(|_| (Vec::with_capacity(active), 0))
             .collect();
         for (p, weight) in &self.scores {
             if state.score_skipped(p.name()) {
                 continue;
             }
-            let mut scores = Vec::with_capacity(nodes.len());
-            for n in nodes {
-                let s = p.score(state, pod, n).map_err(|e| {
+            for (n, slot) in nodes.iter().zip(scores.iter_mut()) {
+                slot.score = p.score(state, pod, n).map_err(|e| {
                     Status::error(format!(
                         "running Score plugin {:?}: {}",
                         p.name(),
@@ -417,10 +421,6 @@ impl Profile {
                     ))
                     .with_plugin(p.name())
                 })?;
-                scores.push(NodeScore {
-                    name: n.name().to_string(),
-                    score: s,
-                });
             }
             p.normalize(state, pod, &mut scores).map_err(|e| {
                 Status::error(format!(
@@ -430,7 +430,7 @@ impl Profile {
                 ))
                 .with_plugin(p.name())
             })?;
-            for (i, s) in scores.iter().enumerate() {
+            for (s, (list, total)) in scores.iter().zip(per_node.iter_mut()) {
                 if !(MIN_NODE_SCORE..=MAX_NODE_SCORE).contains(&s.score) {
                     return Err(Status::error(format!(
                         "plugin {:?} returns an invalid score {}, it should in the range of [{}, {}] after normalizing",
@@ -442,11 +442,19 @@ impl Profile {
                     .with_plugin(p.name()));
                 }
                 let weighted = s.score * weight;
-                out[i].scores.push((p.name(), weighted));
-                out[i].total += weighted;
+                list.push((p.name(), weighted));
+                *total += weighted;
             }
         }
-        Ok(out)
+        Ok(scores
+            .into_iter()
+            .zip(per_node)
+            .map(|(s, (scores, total))| NodePluginScores {
+                name: s.name,
+                scores,
+                total,
+            })
+            .collect())
     }
 
     /// Upstream `RunPostFilterPlugins`: the first success wins; otherwise the reasons of all.

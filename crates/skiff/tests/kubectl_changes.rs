@@ -305,6 +305,15 @@ fn get_watch_sees_an_update() {
     let _ = child.wait();
 }
 
+fn names_of(list: &serde_json::Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn chunked_lists_return_every_object() {
     let s = Server::start();
@@ -331,6 +340,73 @@ fn chunked_lists_return_every_object() {
     assert_eq!(raw["items"].as_array().unwrap().len(), 10);
     assert!(raw["metadata"]["continue"].is_string());
     assert!(raw["metadata"]["remainingItemCount"].as_u64().unwrap() >= 13);
+    // The pages after the first show the collection as the first page saw it, whatever
+    // changed in between, like upstream's continue semantics.
+    let first = json(&s.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?limit=10&labelSelector=set%3Dchunk",
+    ]));
+    let page_rv = first["metadata"]["resourceVersion"].clone();
+    let mut seen: Vec<String> = names_of(&first);
+    s.ok(&["delete", "cm", "chunk-15"]);
+    s.apply_ok(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: chunk-99\n  labels: {set: chunk}\n",
+    );
+    let mut token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    loop {
+        let page = json(&s.ok(&[
+            "get",
+            "--raw",
+            &format!("/api/v1/namespaces/default/configmaps?limit=10&labelSelector=set%3Dchunk&continue={token}"),
+        ]));
+        assert_eq!(page["metadata"]["resourceVersion"], page_rv, "{page}");
+        seen.extend(names_of(&page));
+        match page["metadata"]["continue"].as_str() {
+            Some(t) if !t.is_empty() => token = t.to_string(),
+            _ => break,
+        }
+    }
+    let want: Vec<String> = (0..23).map(|i| format!("chunk-{i:02}")).collect();
+    assert_eq!(seen, want);
+    // At resourceVersion "0" the watch cache answers and ignores the limit, like upstream
+    // (what client-go reflectors' first lists rely on).
+    let any = json(&s.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?limit=10&resourceVersion=0&labelSelector=set%3Dchunk",
+    ]));
+    assert_eq!(any["items"].as_array().unwrap().len(), 23, "{any}");
+    assert!(any["metadata"].get("continue").is_none(), "{any}");
+    // Without a selector the cache's stored bytes are served with the resourceVersion
+    // spliced in: every item whole, with its own resourceVersion, the list's not older.
+    let all = json(&s.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?resourceVersion=0",
+    ]));
+    let items = all["items"].as_array().unwrap();
+    let list_rv: u64 = all["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let chunk: Vec<_> = items
+        .iter()
+        .filter(|i| i["metadata"]["labels"]["set"] == "chunk")
+        .collect();
+    assert_eq!(chunk.len(), 23, "{all}");
+    for item in chunk {
+        assert_eq!(item["kind"], "ConfigMap", "{item}");
+        assert_eq!(item["apiVersion"], "v1", "{item}");
+        let rv: u64 = item["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(rv > 0 && rv <= list_rv, "{item}");
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::{partial, render_object, respond, table, Cx};
 use crate::negotiate::Output;
-use crate::rest::list::{list_json, list_object, ListOptions};
+use crate::rest::list::{list_object, ListOptions};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -27,6 +27,18 @@ pub async fn get(cx: &Cx) -> Result<Response, ApiError> {
 pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
     let mut opts = ListOptions::parse(&cx.res, &cx.query)?;
     opts.metadata_only = matches!(cx.output, Output::PartialMetadata(_));
+    if matches!(cx.output, Output::Json) {
+        let body = cx
+            .state
+            .storage
+            .list_json(&cx.res, cx.namespace(), &opts)
+            .await?;
+        return Ok(axum::response::Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap_or_default());
+    }
     let page = cx
         .state
         .storage
@@ -52,13 +64,6 @@ pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
             l["kind"] = json!("PartialObjectMetadataList");
             l["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
             l
-        }
-        Output::Json => {
-            return Ok(axum::response::Response::builder()
-                .status(StatusCode::OK)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(axum::body::Body::from(list_json(&cx.res, &page)))
-                .unwrap_or_default())
         }
         _ => list_object(&cx.res, &page),
     };

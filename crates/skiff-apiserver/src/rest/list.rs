@@ -1,8 +1,11 @@
 //! LIST: selectors, `limit`/`continue` chunking, `resourceVersion`/`resourceVersionMatch`.
-//! Lists without chunking are served from the watch cache; chunked and exact-revision lists
-//! read a consistent snapshot of the store.
+//! Lists without chunking (or at resourceVersion "0", whose limit is ignored like upstream's)
+//! are served from the watch cache; chunked lists page through a snapshot of the watch cache
+//! taken by their first page ([`crate::list_snapshots`]); exact-revision lists, and
+//! continuations whose snapshot is gone, read a consistent snapshot of the store.
 
 use super::{decode, keys, store_error, Storage};
+use crate::list_snapshots::page_start;
 use base64::Engine;
 use serde_json::{json, Value};
 use skiff_api::selector::{field_values, supported_fields, FieldSelector, LabelSelector};
@@ -174,19 +177,146 @@ impl Storage {
         o: &ListOptions,
     ) -> Result<ListPage, ApiError> {
         let prefix = keys::collection(res, ns);
-        let exact = o.rv_match == "Exact";
-        if o.limit == 0 && o.continue_from.is_none() && !exact {
-            let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
-            let consistent = o.resource_version.is_empty();
-            match self.cache.list(&prefix, min_rev, consistent).await {
-                Ok((objs, rev)) => return Ok(Self::cached_page(res, o, &objs, rev)),
-                // Like kube-apiserver, a consistent list the cache cannot serve in time (its
-                // watch is reconnecting, e.g. to another etcd member) is read from storage.
-                Err(ApiError::Timeout(_)) if consistent => {}
-                Err(e) => return Err(e),
-            }
+        if let Some((objs, rev)) = self.list_from_cache(&prefix, o).await? {
+            return Ok(Self::cached_page(res, o, &objs, rev));
+        }
+        if let Some(page) = self.page_from_snapshot(res, &prefix, o).await? {
+            return Ok(page);
         }
         self.list_from_store(res, &prefix, o).await
+    }
+
+    /// A page of a limited list, or of its continuation, cut from a snapshot of the watch
+    /// cache ([`crate::list_snapshots`]). None leaves it to the store: exact revisions,
+    /// continuations without a limit, and continuations whose snapshot is no longer kept.
+    async fn page_from_snapshot(
+        &self,
+        res: &ResourceInfo,
+        prefix: &str,
+        o: &ListOptions,
+    ) -> Result<Option<ListPage>, ApiError> {
+        if o.limit == 0 || o.rv_match == "Exact" {
+            return Ok(None);
+        }
+        let (entries, rev, after) = match &o.continue_from {
+            Some((rv, key)) => match self.cache.kept_snapshot(prefix, *rv) {
+                Some(entries) => (entries, *rv, Some(key.as_str())),
+                None => return Ok(None),
+            },
+            None => {
+                let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
+                let consistent = o.resource_version.is_empty();
+                match self
+                    .cache
+                    .snapshot(prefix, min_rev, consistent, o.limit)
+                    .await
+                {
+                    Ok((entries, rev)) => (entries, rev, None),
+                    Err(ApiError::Timeout(_)) if consistent => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let selecting = !o.label.is_empty() || !o.field.0.is_empty();
+        let mut items = Vec::new();
+        let mut next = page_start(&entries, after);
+        let mut last = after.unwrap_or("");
+        while next < entries.len() && items.len() < o.limit {
+            let (key, raw) = &entries[next];
+            next += 1;
+            last = key;
+            let v = raw.decode().ok_or_else(|| {
+                ApiError::Internal(format!("the stored object {key:?} is not JSON"))
+            })?;
+            let v = super::in_version(res, v);
+            if o.matches(res, &v) {
+                items.push(o.project(v));
+            }
+        }
+        let more = next < entries.len();
+        Ok(Some(ListPage {
+            items,
+            revision: rev,
+            continue_token: more.then(|| encode_continue(rev, last)),
+            remaining: (more && !selecting).then_some((entries.len() - next) as u64),
+        }))
+    }
+
+    /// LIST as a JSON `<Kind>List`. What the watch cache serves is encoded one object at a
+    /// time from its stored bytes (the `resourceVersion` spliced in, no decoding unless a
+    /// selector or a conversion needs it), so a list of many objects costs its JSON and not
+    /// a decoded copy of every object as well.
+    pub async fn list_json(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        o: &ListOptions,
+    ) -> Result<Vec<u8>, ApiError> {
+        let prefix = keys::collection(res, ns);
+        let Some((objs, rev)) = self.list_from_cache(&prefix, o).await? else {
+            let page = match self.page_from_snapshot(res, &prefix, o).await? {
+                Some(page) => page,
+                None => self.list_from_store(res, &prefix, o).await?,
+            };
+            return Ok(list_json(res, &page));
+        };
+        let page = ListPage {
+            items: Vec::new(),
+            revision: rev,
+            continue_token: None,
+            remaining: None,
+        };
+        let api_version = res.api_version();
+        let selecting = !o.label.is_empty() || !o.field.0.is_empty();
+        let mut out = list_head(res, &page);
+        let mut first = true;
+        for raw in &objs {
+            let start = out.len();
+            if !first {
+                out.push(b',');
+            }
+            match raw.encoded(&api_version).filter(|_| !selecting) {
+                Some(bytes) => out.extend_from_slice(&bytes),
+                None => {
+                    let Some(v) = raw.decode().map(|v| super::in_version(res, v)) else {
+                        out.truncate(start);
+                        continue;
+                    };
+                    if !o.matches(res, &v) {
+                        out.truncate(start);
+                        continue;
+                    }
+                    let _ = serde_json::to_writer(&mut out, &v);
+                }
+            }
+            first = false;
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
+    }
+
+    /// Upstream's shouldDelegateList: continuations, exact revisions and limited lists go to
+    /// storage (None), except a limited list at resourceVersion "0", which the cache serves
+    /// whole (the limit is ignored), as client-go reflectors' first lists expect.
+    async fn list_from_cache(
+        &self,
+        prefix: &str,
+        o: &ListOptions,
+    ) -> Result<Option<(Vec<crate::watchcache::Raw>, i64)>, ApiError> {
+        let exact = o.rv_match == "Exact";
+        let limited = o.limit > 0 && o.resource_version != "0";
+        if limited || o.continue_from.is_some() || exact {
+            return Ok(None);
+        }
+        let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
+        let consistent = o.resource_version.is_empty();
+        match self.cache.list(prefix, min_rev, consistent).await {
+            Ok(listed) => Ok(Some(listed)),
+            // Like kube-apiserver, a consistent list the cache cannot serve in time (its
+            // watch is reconnecting, e.g. to another etcd member) is read from storage.
+            Err(ApiError::Timeout(_)) if consistent => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn cached_page(
@@ -319,13 +449,19 @@ pub fn list_object(res: &ResourceInfo, page: &ListPage) -> Value {
     })
 }
 
-/// The `<Kind>List` serialized as JSON straight from the shared items (no copies).
-pub fn list_json(res: &ResourceInfo, page: &ListPage) -> Vec<u8> {
+/// A `<Kind>List`'s JSON up to the opening of its `items` array.
+fn list_head(res: &ResourceInfo, page: &ListPage) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + page.items.len() * 512);
     let head = json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": page.list_meta()});
     let head = serde_json::to_vec(&head).unwrap_or_default();
     out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
     out.extend_from_slice(b",\"items\":[");
+    out
+}
+
+/// The `<Kind>List` serialized as JSON straight from the shared items (no copies).
+pub fn list_json(res: &ResourceInfo, page: &ListPage) -> Vec<u8> {
+    let mut out = list_head(res, page);
     for (i, item) in page.items.iter().enumerate() {
         if i > 0 {
             out.push(b',');

@@ -33,22 +33,24 @@ struct PreScoreState(Vec<i64>);
 
 /// Upstream `balancedResourceScorer`.
 pub fn balanced_resource_score(requested: &[i64], allocatable: &[i64]) -> i64 {
-    let fractions: Vec<f64> = requested
-        .iter()
-        .zip(allocatable)
-        .filter(|(_, a)| **a != 0)
-        .map(|(r, a)| (*r as f64 / *a as f64).min(1.0))
-        .collect();
-    let std = match fractions.len() {
+    let fraction = |(r, a): (&i64, &i64)| (*r as f64 / *a as f64).min(1.0);
+    let fractions = || {
+        requested
+            .iter()
+            .zip(allocatable)
+            .filter(|(_, a)| **a != 0)
+            .map(fraction)
+    };
+    let std = match fractions().count() {
         0 | 1 => 0.0,
-        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        2 => {
+            let mut two = fractions();
+            let (a, b) = (two.next().unwrap_or(0.0), two.next().unwrap_or(0.0));
+            ((a - b) / 2.0).abs()
+        }
         n => {
-            let mean = fractions.iter().sum::<f64>() / n as f64;
-            let var = fractions
-                .iter()
-                .map(|f| (f - mean) * (f - mean))
-                .sum::<f64>()
-                / n as f64;
+            let mean = fractions().sum::<f64>() / n as f64;
+            let var = fractions().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64;
             var.sqrt()
         }
     };
@@ -85,21 +87,22 @@ impl PreScore for NodeResourcesBalancedAllocation {
 
 impl Score for NodeResourcesBalancedAllocation {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        let computed: Vec<i64>;
         let reqs = match state.read::<PreScoreState>() {
-            Some(s) => s.0.clone(),
+            Some(s) => &s.0,
             None => {
-                let r: Vec<i64> = self
+                computed = self
                     .resources
                     .iter()
                     .map(|r| pod_request(pod, &r.name, true))
                     .collect();
-                if r.iter().all(|v| *v == 0) {
+                if computed.iter().all(|v| *v == 0) {
                     return Ok(0);
                 }
-                r
+                &computed
             }
         };
-        resource_allocation_score(node, &self.resources, &reqs, true, balanced_resource_score)
+        resource_allocation_score(node, &self.resources, reqs, true, balanced_resource_score)
     }
 }
 

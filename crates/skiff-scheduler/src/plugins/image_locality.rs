@@ -9,9 +9,14 @@ use crate::snapshot::{ImageStateSummary, NodeInfo, Snapshot};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ImageLocality;
 
-/// Number of nodes in the cluster (upstream reads it from the snapshot at Score time).
-#[derive(Clone, Copy)]
-struct TotalNodes(usize);
+/// What Score needs, computed once per cycle: the cluster size (upstream reads it from the
+/// snapshot at Score time), the pod's normalized image names and its container count.
+#[derive(Clone)]
+struct PreScoreState {
+    total_nodes: usize,
+    images: Vec<String>,
+    containers: usize,
+}
 
 const MB: i64 = 1024 * 1024;
 /// Upstream `minThreshold`: images smaller than 23 MB hardly matter.
@@ -68,34 +73,53 @@ impl PreScore for ImageLocality {
     fn pre_score(
         &self,
         state: &mut CycleState,
-        _pod: &PodInfo,
+        pod: &PodInfo,
         _nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
-        state.write(TotalNodes(snapshot.nodes().len()));
+        let containers: Vec<_> = pod
+            .pod
+            .spec
+            .iter()
+            .flat_map(|s| {
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(s.containers.iter())
+            })
+            .collect();
+        state.write(PreScoreState {
+            total_nodes: snapshot.nodes().len().max(1),
+            images: containers
+                .iter()
+                .filter_map(|c| c.image.as_deref())
+                .map(normalized_image_name)
+                .collect(),
+            containers: containers.len(),
+        });
         Status::success()
     }
 }
 
 impl Score for ImageLocality {
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
-        let Some(spec) = pod.pod.spec.as_ref() else {
-            return Ok(0);
+    fn score(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        let Some(pre) = state.read::<PreScoreState>() else {
+            return Err(Status::error(format!(
+                "{}: PreScore state missing",
+                Self::NAME
+            )));
         };
-        let containers: Vec<_> = spec
-            .init_containers
-            .iter()
-            .flatten()
-            .chain(spec.containers.iter())
-            .collect();
-        let total = state.read::<TotalNodes>().map_or(1, |t| t.0.max(1));
-        let sum: i64 = containers
-            .iter()
-            .filter_map(|c| c.image.as_deref())
-            .filter_map(|img| node.image_states().get(&normalized_image_name(img)))
-            .map(|s| scaled_image_score(s, total))
-            .sum();
-        Ok(calculate_priority(sum, containers.len()))
+        let images = node.image_states();
+        let sum: i64 = if images.is_empty() {
+            0
+        } else {
+            pre.images
+                .iter()
+                .filter_map(|img| images.get(img))
+                .map(|s| scaled_image_score(s, pre.total_nodes))
+                .sum()
+        };
+        Ok(calculate_priority(sum, pre.containers))
     }
 }
 

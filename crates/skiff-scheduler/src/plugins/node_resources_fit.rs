@@ -195,8 +195,21 @@ pub(crate) fn resource_allocation_score(
     if resources.is_empty() {
         return Err(Status::error("resources not found"));
     }
-    let mut requested = vec![0; resources.len()];
-    let mut allocatable = vec![0; resources.len()];
+    // This runs for every scored node on every cycle: the usual handful of resources is
+    // gathered on the stack.
+    const INLINE: usize = 8;
+    let (mut req_inline, mut alloc_inline) = ([0i64; INLINE], [0i64; INLINE]);
+    let (mut req_heap, mut alloc_heap) = (Vec::new(), Vec::new());
+    let (requested, allocatable): (&mut [i64], &mut [i64]) = if resources.len() <= INLINE {
+        (
+            &mut req_inline[..resources.len()],
+            &mut alloc_inline[..resources.len()],
+        )
+    } else {
+        req_heap.resize(resources.len(), 0);
+        alloc_heap.resize(resources.len(), 0);
+        (&mut req_heap, &mut alloc_heap)
+    };
     for (i, r) in resources.iter().enumerate() {
         let want = pod_requests.get(i).copied().unwrap_or(0);
         let (alloc, req) = allocatable_and_requested(node, &r.name, want, use_requested);
@@ -206,7 +219,7 @@ pub(crate) fn resource_allocation_score(
         allocatable[i] = alloc;
         requested[i] = req;
     }
-    Ok(scorer(&requested, &allocatable))
+    Ok(scorer(requested, allocatable))
 }
 
 /// Weighted average over resources of `per_resource(requested, capacity)`.
@@ -325,19 +338,23 @@ impl PreScore for NodeResourcesFit {
 
 impl Score for NodeResourcesFit {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        let computed: Vec<i64>;
         let reqs = match state.read::<PreScoreState>() {
-            Some(s) => s.0.clone(),
-            None => self
-                .resources
-                .iter()
-                .map(|r| pod_request(pod, &r.name, false))
-                .collect(),
+            Some(s) => &s.0,
+            None => {
+                computed = self
+                    .resources
+                    .iter()
+                    .map(|r| pod_request(pod, &r.name, false))
+                    .collect();
+                &computed
+            }
         };
         let per_resource = match self.strategy {
             ScoringStrategy::LeastAllocated => least_requested_score,
             ScoringStrategy::MostAllocated => most_requested_score,
         };
-        resource_allocation_score(node, &self.resources, &reqs, false, |req, alloc| {
+        resource_allocation_score(node, &self.resources, reqs, false, |req, alloc| {
             weighted(&self.resources, req, alloc, per_resource)
         })
     }

@@ -38,7 +38,11 @@ use crate::watch_util::watch_channel;
 /// Requests that may wait for the writer before callers are slowed down.
 const REQUEST_QUEUE: usize = 1024;
 /// Committed events kept for live watchers; one that falls further behind replays from disk.
-const EVENT_BUFFER: usize = 1024;
+/// A slot's event is freed once every watcher has received it, so the size only costs memory
+/// while someone lags; it is large because a replay from disk is far dearer than the memory,
+/// and a busy API server (thousands of writes a second on two cores) would otherwise lag
+/// whenever its watch-cache task misses a few scheduler ticks.
+const EVENT_BUFFER: usize = 16 * 1024;
 /// Largest key + value accepted (redb's hard limit is 3 GiB per entry).
 const MAX_ENTRY_BYTES: usize = 1 << 30;
 /// Read transactions running at once on the blocking pool. Reads are short (the page cache

@@ -33,7 +33,28 @@ pub struct PodTopologySpread {
 /// so got a new generation) need counting again. Scoring by hostname counts on every
 /// feasible node, which is otherwise the scheduler's largest cost on big clusters.
 #[derive(Clone, Debug, Default)]
-struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, i64>>>);
+struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, i64, BuildHostKeyHasher>>>);
+
+/// Keys are already well-mixed 64-bit numbers (a generation and a SipHash fingerprint), so
+/// the memo hashes them with one multiply instead of SipHash: it is probed once per node.
+#[derive(Default)]
+struct HostKeyHasher(u64);
+
+impl std::hash::Hasher for HostKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type BuildHostKeyHasher = std::hash::BuildHasherDefault<HostKeyHasher>;
 
 /// (node generation, selector fingerprint): generations are unique across nodes and change
 /// whenever a node's pods change, so a hit is always current.
