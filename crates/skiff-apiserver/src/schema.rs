@@ -174,6 +174,14 @@ pub fn patch_value(
     }
 }
 
+/// What one attempt of a PATCH came to.
+enum PatchStep {
+    /// The stored object, whether it was created (apply), and warnings.
+    Done((Value, bool, Vec<String>)),
+    /// Lost a write race: try again (with these warnings).
+    Retry(Vec<String>),
+}
+
 /// The PATCH flow for every patch type, with retries on write races.
 /// Returns the stored object, whether it was created (apply), and warnings.
 pub async fn patch(
@@ -208,82 +216,94 @@ pub async fn patch(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
         ));
     }
+    // Like upstream's GuaranteedUpdate: the first attempt patches the watch cache's copy; a
+    // conflict, or any error on that copy (it may be stale), retries from the store.
+    let mut fresh = false;
     for _ in 0..16 {
-        let Some((kv, old)) = st.try_get(res, &ns, &name).await? else {
-            if ty != BodyType::ApplyPatch || !sub.is_empty() {
-                return Err(ApiError::NotFound(target(res, &name)));
-            }
-            let warnings = field_validation(cx, problems)?;
-            let mut applied = patch.clone();
-            crate::rest::write::check_type_meta(res, &mut applied)?;
-            let obj = server_side_apply(res, &name, None, &applied, force, ctx, "")?;
-            let mut c = ctx.clone();
-            c.apply = true;
-            let created = st.create(res, &ns, obj, &c).await?;
-            return Ok((created, true, warnings));
-        };
-        let mut operation = "Update";
-        let new = match ty {
-            BodyType::JsonPatch => {
-                let p: json_patch::Patch = serde_json::from_value(patch.clone())
-                    .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
-                let mut doc = old.clone();
-                json_patch::patch(&mut doc, &p)
-                    .map_err(|e| invalid_patch(res, &name, e.to_string()))?;
-                doc
-            }
-            BodyType::MergePatch => {
-                if !patch.is_object() {
-                    return Err(ApiError::BadRequest(
-                        "merge patch must be a JSON object".into(),
-                    ));
+        let carried = problems.clone();
+        let step: Result<PatchStep, ApiError> = async {
+            let Some((kv, old)) = st.current_for_update(res, &ns, &name, fresh).await? else {
+                if ty != BodyType::ApplyPatch || !sub.is_empty() {
+                    return Err(ApiError::NotFound(target(res, &name)));
                 }
-                let mut doc = old.clone();
-                json_patch::merge(&mut doc, &patch);
-                doc
-            }
-            BodyType::StrategicMergePatch => {
-                let (s, t) = model(res).ok_or_else(|| ApiError::Internal("no schema".into()))?;
-                skiff_patch::strategic_merge(&old, &patch, &s, t).map_err(|e| {
-                    match e.status_code() {
-                        400 => ApiError::BadRequest(e.to_string()),
-                        _ => invalid_patch(res, &name, e.to_string()),
-                    }
-                })?
-            }
-            BodyType::ApplyPatch => {
-                operation = "Apply";
+                let warnings = field_validation(cx, problems)?;
                 let mut applied = patch.clone();
                 crate::rest::write::check_type_meta(res, &mut applied)?;
-                server_side_apply(res, &name, Some(&old), &applied, force, ctx, &sub)?
+                let obj = server_side_apply(res, &name, None, &applied, force, ctx, "")?;
+                let mut c = ctx.clone();
+                c.apply = true;
+                let created = st.create(res, &ns, obj, &c).await?;
+                return Ok(PatchStep::Done((created, true, warnings)));
+            };
+            let mut operation = "Update";
+            let new = match ty {
+                BodyType::JsonPatch => {
+                    let p: json_patch::Patch = serde_json::from_value(patch.clone())
+                        .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
+                    let mut doc = old.clone();
+                    json_patch::patch(&mut doc, &p)
+                        .map_err(|e| invalid_patch(res, &name, e.to_string()))?;
+                    doc
+                }
+                BodyType::MergePatch => {
+                    if !patch.is_object() {
+                        return Err(ApiError::BadRequest(
+                            "merge patch must be a JSON object".into(),
+                        ));
+                    }
+                    let mut doc = old.clone();
+                    json_patch::merge(&mut doc, &patch);
+                    doc
+                }
+                BodyType::StrategicMergePatch => {
+                    let (s, t) =
+                        model(res).ok_or_else(|| ApiError::Internal("no schema".into()))?;
+                    skiff_patch::strategic_merge(&old, &patch, &s, t).map_err(|e| {
+                        match e.status_code() {
+                            400 => ApiError::BadRequest(e.to_string()),
+                            _ => invalid_patch(res, &name, e.to_string()),
+                        }
+                    })?
+                }
+                BodyType::ApplyPatch => {
+                    operation = "Apply";
+                    let mut applied = patch.clone();
+                    crate::rest::write::check_type_meta(res, &mut applied)?;
+                    server_side_apply(res, &name, Some(&old), &applied, force, ctx, &sub)?
+                }
+                BodyType::Json | BodyType::Yaml | BodyType::Protobuf => {
+                    return Err(ApiError::UnsupportedMediaType("not a patch".into()))
+                }
+            };
+            if ty != BodyType::ApplyPatch {
+                problems.extend(
+                    unknown_fields(res, &new)
+                        .into_iter()
+                        .map(|f| format!("unknown field {f:?}")),
+                );
             }
-            BodyType::Json | BodyType::Yaml | BodyType::Protobuf => {
-                return Err(ApiError::UnsupportedMediaType("not a patch".into()))
+            let warnings = field_validation(cx, std::mem::take(&mut problems))?;
+            let precondition = meta::resource_version(&new).filter(|rv| *rv != kv.mod_revision);
+            if precondition.is_some() {
+                return Err(ApiError::stale(target(res, &name)));
             }
-        };
-        if ty != BodyType::ApplyPatch {
-            problems.extend(
-                unknown_fields(res, &new)
-                    .into_iter()
-                    .map(|f| format!("unknown field {f:?}")),
-            );
-        }
-        let warnings = field_validation(cx, std::mem::take(&mut problems))?;
-        let precondition = meta::resource_version(&new).filter(|rv| *rv != kv.mod_revision);
-        if precondition.is_some() {
-            return Err(ApiError::stale(target(res, &name)));
-        }
-        let explicit_rv = patch.pointer("/metadata/resourceVersion").is_some();
-        match st
-            .write_update(res, &sub, &kv, &old, new, ctx, operation)
-            .await
-        {
-            Err(ApiError::Conflict(..)) if !explicit_rv => {
-                problems = warnings;
-                continue;
+            let explicit_rv = patch.pointer("/metadata/resourceVersion").is_some();
+            match st
+                .write_update(res, &sub, &kv, &old, new, ctx, operation)
+                .await
+            {
+                Err(ApiError::Conflict(..)) if !explicit_rv => Ok(PatchStep::Retry(warnings)),
+                other => other.map(|v| PatchStep::Done((v, false, warnings))),
             }
-            other => return other.map(|v| (v, false, warnings)),
         }
+        .await;
+        match step {
+            Ok(PatchStep::Done(done)) => return Ok(done),
+            Ok(PatchStep::Retry(warnings)) => problems = warnings,
+            Err(_) if !fresh => problems = carried,
+            Err(e) => return Err(e),
+        }
+        fresh = true;
     }
     Err(ApiError::stale(target(res, &name)))
 }

@@ -172,6 +172,16 @@ impl Raw {
         }
     }
 
+    /// The stored bytes.
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.value
+    }
+
+    /// The revision that wrote them.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
     /// The object, with its `resourceVersion` (None if the stored bytes are not JSON).
     pub fn decode(&self) -> Option<Value> {
         with_rv(&self.value, self.revision)
@@ -446,6 +456,12 @@ impl WatchCache {
                 .insert(prefix, revision, entries.clone(), std::time::Instant::now());
         }
         Ok((entries, revision))
+    }
+
+    /// The object at `key` as the cache has it now (it may trail the store by a few events).
+    pub fn get(&self, key: &str) -> Option<Raw> {
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        st.objects.get(key).cloned()
     }
 
     /// The snapshot of `prefix` at `revision` taken by [`WatchCache::snapshot`], if kept.

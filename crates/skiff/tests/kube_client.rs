@@ -103,6 +103,45 @@ async fn paginated_list_sees_a_consistent_snapshot() {
     assert!(!names.contains(&"p99".to_string()));
 }
 
+/// Patches start from the watch cache's copy (upstream's GuaranteedUpdate), which may trail
+/// the store: a patch made right after a write, naming the resourceVersion that write
+/// returned, must still apply (the server retries from the store), never answer 409; and a
+/// stale resourceVersion must still be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_right_after_writes_see_them() {
+    let s = Server::start();
+    let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    let mut current = api.create(&PostParams::default(), &cm("rw")).await.unwrap();
+    for i in 0..300 {
+        let rv = current.metadata.resource_version.clone().unwrap();
+        let patch = json!({"metadata": {"resourceVersion": rv}, "data": {"i": i.to_string()}});
+        current = api
+            .patch("rw", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("patch {i} at {rv}: {e}"));
+        assert_eq!(current.data.as_ref().unwrap()["i"], i.to_string());
+        // A binding-like change right behind it: JSON patch with a test of the last value.
+        let test = json!([
+            {"op": "test", "path": "/data/i", "value": i.to_string()},
+            {"op": "add", "path": "/data/j", "value": i.to_string()},
+        ]);
+        let p = serde_json::from_value(test).unwrap();
+        current = api
+            .patch("rw", &PatchParams::default(), &Patch::<()>::Json(p))
+            .await
+            .unwrap_or_else(|e| panic!("json patch {i}: {e}"));
+    }
+    let stale = json!({"metadata": {"resourceVersion": "1"}, "data": {"i": "x"}});
+    let err = api
+        .patch("rw", &PatchParams::default(), &Patch::Merge(&stale))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(e) => assert_eq!((e.code, e.reason.as_str()), (409, "Conflict")),
+        other => panic!("{other}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_apply_and_status_subresource() {
     // No controller manager: the Deployment controller would write the object (its revision

@@ -210,7 +210,7 @@ impl crate::rest::Storage {
             )
         };
         let class = match &named {
-            Some(n) => self.try_get(&res, "", n).await?.map(|(_, c)| view(&c)),
+            Some(n) => self.lookup(&res, "", n).await?.map(|c| view(&c)),
             None => self
                 .list_all(&res, "", &Default::default())
                 .await?

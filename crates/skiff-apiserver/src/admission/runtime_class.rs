@@ -195,8 +195,8 @@ impl crate::rest::Storage {
         else {
             return Ok(());
         };
-        match self.try_get(&res, "", &name).await? {
-            Some((_, class)) => apply(pod, Some(&class)),
+        match self.lookup(&res, "", &name).await? {
+            Some(class) => apply(pod, Some(&class)),
             None => Err(forbidden(
                 pod,
                 &format!("pod rejected: RuntimeClass {name:?} not found"),

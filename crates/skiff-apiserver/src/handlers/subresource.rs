@@ -190,8 +190,16 @@ pub async fn binding(cx: &Cx) -> Result<Response, ApiError> {
         ));
     }
     let ctx = cx.write_ctx(None)?;
-    for _ in 0..16 {
-        let (kv, pod) = st.get_kv(&cx.res, cx.namespace(), &cx.info.name).await?;
+    // The first attempt starts from the watch cache's copy (GuaranteedUpdate); being deleted
+    // and being assigned never go back, so a cached copy showing either is the truth.
+    for attempt in 0..16 {
+        let fresh = attempt > 0;
+        let Some((kv, pod)) = st
+            .current_for_update(&cx.res, cx.namespace(), &cx.info.name, fresh)
+            .await?
+        else {
+            return Err(ApiError::NotFound(target(&cx.res, &cx.info.name)));
+        };
         if meta::deleting(&pod) {
             return Err(ApiError::Conflict(
                 target(&cx.res, &cx.info.name),
@@ -235,6 +243,7 @@ pub async fn binding(cx: &Cx) -> Result<Response, ApiError> {
                 ));
             }
             Err(ApiError::Conflict(..)) => continue,
+            Err(_) if !fresh => continue,
             Err(e) => return Err(e),
         }
     }

@@ -159,6 +159,59 @@ impl Storage {
         }
     }
 
+    /// Reads one object the way upstream's admission plugins do, from the watch cache (their
+    /// informers' listers), with a read of the store when the cache does not have it (yet),
+    /// like their live-lookup fallback. For checks that may trail the store by a few events
+    /// (the namespace of a create, a pod's service account or priority class), not for
+    /// read-modify-write.
+    pub async fn lookup(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        if let Some(v) = self
+            .cache
+            .get(&keys::object(res, ns, name))
+            .and_then(|raw| raw.decode())
+        {
+            return Ok(Some(in_version(res, v)));
+        }
+        Ok(self.try_get(res, ns, name).await?.map(|(_, v)| v))
+    }
+
+    /// The object an update starts from, like upstream's GuaranteedUpdate: on the first
+    /// attempt (`fresh` false) the watch cache's copy, which may trail the store by a few
+    /// events; later attempts, and a first one the cache cannot answer, read the store. A
+    /// stale copy fails the update's compare-and-swap on its revision, so callers retry with
+    /// `fresh` after a conflict, and after any other error on a cached copy too (it may come
+    /// from stale data). The `KeyValue` of a cached copy has no create revision (0).
+    pub async fn current_for_update(
+        &self,
+        res: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        fresh: bool,
+    ) -> Result<Option<(KeyValue, Value)>, ApiError> {
+        if !fresh {
+            let key = keys::object(res, ns, name);
+            if let Some((raw, v)) = self
+                .cache
+                .get(&key)
+                .and_then(|raw| raw.decode().map(|v| (raw, v)))
+            {
+                let kv = KeyValue {
+                    key,
+                    value: raw.bytes().clone(),
+                    create_revision: 0,
+                    mod_revision: raw.revision(),
+                };
+                return Ok(Some((kv, in_version(res, v))));
+            }
+        }
+        self.try_get(res, ns, name).await
+    }
+
     /// Reads one object if it exists.
     pub async fn try_get(
         &self,

@@ -107,9 +107,9 @@ impl Storage {
             return Ok(());
         }
         let nsres = self.namespaces();
-        match self.try_get(&nsres, "", ns).await? {
+        match self.lookup(&nsres, "", ns).await? {
             None => Err(ApiError::NotFound(target(&nsres, ns))),
-            Some((_, n)) if n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") => {
+            Some(n) if n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") => {
                 Err(ApiError::Forbidden(format!(
                     "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                     res.group_resource(),

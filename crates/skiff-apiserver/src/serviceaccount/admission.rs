@@ -130,7 +130,7 @@ impl Storage {
             .filter(|n| !n.is_empty())
             .unwrap_or("default")
             .to_string();
-        let sa = self.try_get(&res, &ns, &name).await?.map(|(_, sa)| sa);
+        let sa = self.lookup(&res, &ns, &name).await?;
         if sa.is_none() && name != "default" {
             let pod_name = pod
                 .pointer("/metadata/name")
