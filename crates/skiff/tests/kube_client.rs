@@ -105,8 +105,9 @@ async fn paginated_list_sees_a_consistent_snapshot() {
 
 /// Patches start from the watch cache's copy (upstream's GuaranteedUpdate), which may trail
 /// the store: a patch made right after a write, naming the resourceVersion that write
-/// returned, must still apply (the server retries from the store), never answer 409; and a
-/// stale resourceVersion must still be refused.
+/// returned, must still apply (the server retries from the store), never answer 409; a patch
+/// that is a no-op only on the stale copy must still be written; and a stale resourceVersion
+/// must still be refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patches_right_after_writes_see_them() {
     let s = Server::start();
@@ -126,10 +127,19 @@ async fn patches_right_after_writes_see_them() {
             {"op": "add", "path": "/data/j", "value": i.to_string()},
         ]);
         let p = serde_json::from_value(test).unwrap();
-        current = api
-            .patch("rw", &PatchParams::default(), &Patch::<()>::Json(p))
+        api.patch("rw", &PatchParams::default(), &Patch::<()>::Json(p))
             .await
             .unwrap_or_else(|e| panic!("json patch {i}: {e}"));
+        // A patch that would be a no-op on a stale copy (k back to "v" right after it became
+        // "w") must still be written: the stored object (GET reads the store) shows it.
+        for k in ["w", "v"] {
+            let back = json!({"data": {"k": k}});
+            api.patch("rw", &PatchParams::default(), &Patch::Merge(&back))
+                .await
+                .unwrap_or_else(|e| panic!("patch k={k} in round {i}: {e}"));
+        }
+        current = api.get("rw").await.unwrap();
+        assert_eq!(current.data.as_ref().unwrap()["k"], "v", "round {i}");
     }
     let stale = json!({"metadata": {"resourceVersion": "1"}, "data": {"i": "x"}});
     let err = api

@@ -134,6 +134,16 @@ pub fn stored(mut obj: Value, kv: &KeyValue) -> Value {
     obj
 }
 
+/// The create revision given to the `KeyValue` of a watch-cache copy (a stored key's is at
+/// least 1).
+const CACHED_COPY: skiff_store::Revision = 0;
+
+/// Whether `kv` describes a watch-cache copy from [`Storage::current_for_update`] rather than
+/// a read of the store.
+pub fn is_cached_copy(kv: &KeyValue) -> bool {
+    kv.create_revision == CACHED_COPY
+}
+
 impl Storage {
     /// Reads one object at the current revision.
     pub async fn get(&self, res: &ResourceInfo, ns: &str, name: &str) -> Result<Value, ApiError> {
@@ -185,7 +195,8 @@ impl Storage {
     /// events; later attempts, and a first one the cache cannot answer, read the store. A
     /// stale copy fails the update's compare-and-swap on its revision, so callers retry with
     /// `fresh` after a conflict, and after any other error on a cached copy too (it may come
-    /// from stale data). The `KeyValue` of a cached copy has no create revision (0).
+    /// from stale data). The `KeyValue` of a cached copy is marked by [`is_cached_copy`]:
+    /// [`Storage::write_update`] confirms a no-op or a dry run on it against the store.
     pub async fn current_for_update(
         &self,
         res: &ResourceInfo,
@@ -203,7 +214,7 @@ impl Storage {
                 let kv = KeyValue {
                     key,
                     value: raw.bytes().clone(),
-                    create_revision: 0,
+                    create_revision: CACHED_COPY,
                     mod_revision: raw.revision(),
                 };
                 return Ok(Some((kv, in_version(res, v))));

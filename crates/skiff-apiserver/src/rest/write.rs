@@ -321,6 +321,16 @@ impl Storage {
             &mut new,
             ctx,
         )?;
+        // A no-op or a dry run answers without writing, so it must not rest on a cached copy
+        // that may be stale: like upstream's GuaranteedUpdate, refresh from the store first
+        // (a Conflict makes the caller retry with a fresh read).
+        let unverified = super::is_cached_copy(kv) && (ctx.dry_run || same_object(old, &new));
+        if unverified {
+            return Err(ApiError::Conflict(
+                target(res, &name),
+                "the cached copy must be confirmed against storage".into(),
+            ));
+        }
         if same_object(old, &new) {
             return Ok(old.clone());
         }
