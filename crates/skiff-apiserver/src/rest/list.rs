@@ -110,6 +110,18 @@ impl ListOptions {
         Arc::new(v)
     }
 
+    /// Whether a label or field selector is given.
+    pub fn selecting(&self) -> bool {
+        !self.label.is_empty() || !self.field.0.is_empty()
+    }
+
+    /// How a read from the watch cache waits: for the revision `resourceVersion` names (None
+    /// for "" and "0"), or, when it is empty, for the store's current revision (consistent).
+    fn cache_wait(&self) -> (Option<i64>, bool) {
+        let min_rev = self.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
+        (min_rev, self.resource_version.is_empty())
+    }
+
     /// Whether an object passes both selectors.
     pub fn matches(&self, res: &ResourceInfo, obj: &Value) -> bool {
         if !self
@@ -204,8 +216,7 @@ impl Storage {
                 None => return Ok(None),
             },
             None => {
-                let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
-                let consistent = o.resource_version.is_empty();
+                let (min_rev, consistent) = o.cache_wait();
                 match self
                     .cache
                     .snapshot(prefix, min_rev, consistent, o.limit)
@@ -217,7 +228,7 @@ impl Storage {
                 }
             }
         };
-        let selecting = !o.label.is_empty() || !o.field.0.is_empty();
+        let selecting = o.selecting();
         let mut items = Vec::new();
         let mut next = page_start(&entries, after);
         let mut last = after.unwrap_or("");
@@ -267,7 +278,7 @@ impl Storage {
             remaining: None,
         };
         let api_version = res.api_version();
-        let selecting = !o.label.is_empty() || !o.field.0.is_empty();
+        let selecting = o.selecting();
         let mut out = list_head(res, &page);
         let mut first = true;
         for raw in &objs {
@@ -275,7 +286,8 @@ impl Storage {
             if !first {
                 out.push(b',');
             }
-            match raw.encoded(&api_version).filter(|_| !selecting) {
+            // Selecting needs the decoded object anyway.
+            match (!selecting).then(|| raw.encoded(&api_version)).flatten() {
                 Some(bytes) => out.extend_from_slice(&bytes),
                 None => {
                     let Some(v) = raw.decode().map(|v| super::in_version(res, v)) else {
@@ -308,8 +320,7 @@ impl Storage {
         if limited || o.continue_from.is_some() || exact {
             return Ok(None);
         }
-        let min_rev = o.resource_version.parse::<i64>().ok().filter(|r| *r > 0);
-        let consistent = o.resource_version.is_empty();
+        let (min_rev, consistent) = o.cache_wait();
         match self.cache.list(prefix, min_rev, consistent).await {
             Ok(listed) => Ok(Some(listed)),
             // Like kube-apiserver, a consistent list the cache cannot serve in time (its
@@ -353,7 +364,7 @@ impl Storage {
             None if exact => (o.resource_version.parse().ok(), None),
             None => (None, None),
         };
-        let selecting = !o.label.is_empty() || !o.field.0.is_empty();
+        let selecting = o.selecting();
         let mut items = Vec::new();
         loop {
             let want = if o.limit == 0 {
