@@ -88,6 +88,9 @@ pub fn track_update(
     now: &str,
 ) {
     let Some((s, t)) = model(res) else { return };
+    // The entries the write starts from: those `new` carries (a PATCH or PUT carries the
+    // stored ones unless it changed them), else the stored object's. That is upstream's
+    // decodeLiveOrNew, decided here once so that `new`'s entries are decoded once.
     let managed = skiff_patch::ManagedFields::from_object(new)
         .or_else(|_| {
             old.map_or(
@@ -100,7 +103,7 @@ pub fn track_update(
     if !subresource.is_empty() {
         ctx = ctx.with_subresource(subresource);
     }
-    let updated = skiff_patch::update_managed_fields(old, new, &managed, &s, t, &ctx);
+    let updated = skiff_patch::track_managed_fields(old, new, managed, &s, t, &ctx);
     updated.write_to(new);
 }
 

@@ -187,6 +187,38 @@ impl Raw {
         with_rv(&self.value, self.revision)
     }
 
+    /// Only the object's `apiVersion`, `kind` and `metadata` (with its `resourceVersion`),
+    /// decoded without building the rest: what a metadata-only list (`PartialObjectMetadata`,
+    /// as the garbage collector reads every kind) keeps of each object. None if the stored
+    /// bytes are not a JSON object.
+    pub fn decode_head(&self) -> Option<Value> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            #[serde(rename = "apiVersion")]
+            api_version: Option<Value>,
+            kind: Option<Value>,
+            metadata: Option<Value>,
+        }
+        let head: Head = serde_json::from_slice(&self.value).ok()?;
+        let mut map = serde_json::Map::new();
+        let fields = [
+            ("apiVersion", head.api_version),
+            ("kind", head.kind),
+            ("metadata", head.metadata),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                map.insert(name.into(), v);
+            }
+        }
+        let mut v = Value::Object(map);
+        crate::rest::meta::meta_mut(&mut v).insert(
+            "resourceVersion".into(),
+            Value::String(self.revision.to_string()),
+        );
+        Some(v)
+    }
+
     /// The object as JSON in `api_version` with its `resourceVersion`, spliced into the stored
     /// bytes without decoding them; None when the bytes are in another version or not shaped
     /// as expected (then [`Raw::decode`] it).

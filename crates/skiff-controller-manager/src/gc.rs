@@ -20,8 +20,10 @@ const FOREGROUND: &str = "foregroundDeletion";
 /// How often the collector sweeps (at most; see [`SWEEP_DUTY_DIVISOR`]).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// After a sweep that took `t`, the next one waits at least `t` × this, so sweeping uses at
-/// most a tenth of the time however many objects there are.
-pub const SWEEP_DUTY_DIVISOR: u32 = 10;
+/// most a twentieth of the time however many objects there are (where a sweep takes 0.5 s,
+/// orphans wait up to ~10 s; upstream's collector follows watches instead and is quicker,
+/// at the cost of holding every object's metadata in memory).
+pub const SWEEP_DUTY_DIVISOR: u32 = 20;
 
 /// One observed object.
 #[derive(Clone, Debug)]

@@ -17,7 +17,8 @@ pub mod schema;
 pub mod strategic;
 
 pub use apply::{
-    apply, fields_of, update_managed_fields, ApplyError, FieldSet, ManagedFields, WriteContext,
+    apply, fields_of, track_managed_fields, update_managed_fields, ApplyError, FieldSet,
+    ManagedFields, WriteContext,
 };
 pub use schema::{ListShape, ListType, Schema, SchemaError, Shape, TypeRef};
 pub use strategic::{strategic_merge, PatchError};

@@ -142,6 +142,23 @@ impl ListOptions {
     }
 }
 
+/// A cached object as a list needs it, in the requested version. A metadata-only list
+/// without a field selector (which may read the spec) decodes only the object's head when it
+/// is stored in the requested version; everything else is decoded whole.
+fn decode_listed(
+    res: &ResourceInfo,
+    o: &ListOptions,
+    raw: &crate::watchcache::Raw,
+) -> Option<Value> {
+    if o.metadata_only && o.field.0.is_empty() {
+        let head = raw.decode_head()?;
+        if head.get("apiVersion").and_then(Value::as_str) == Some(res.api_version().as_str()) {
+            return Some(head);
+        }
+    }
+    raw.decode().map(|v| super::in_version(res, v))
+}
+
 fn encode_continue(rv: i64, key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(json!({"v": "meta.k8s.io/v1", "rv": rv, "start": key}).to_string())
@@ -236,10 +253,9 @@ impl Storage {
             let (key, raw) = &entries[next];
             next += 1;
             last = key;
-            let v = raw.decode().ok_or_else(|| {
+            let v = decode_listed(res, o, raw).ok_or_else(|| {
                 ApiError::Internal(format!("the stored object {key:?} is not JSON"))
             })?;
-            let v = super::in_version(res, v);
             if o.matches(res, &v) {
                 items.push(o.project(v));
             }
@@ -338,8 +354,7 @@ impl Storage {
     ) -> ListPage {
         let items = objs
             .iter()
-            .filter_map(|s| s.decode())
-            .map(|v| super::in_version(res, v))
+            .filter_map(|raw| decode_listed(res, o, raw))
             .filter(|v| o.matches(res, v))
             .map(|v| o.project(v))
             .collect();

@@ -413,7 +413,8 @@ fn carry_server_fields(res: &ResourceInfo, subresource: &str, old: &Value, new: 
             new["spec"]["finalizers"] = f.clone();
         }
     }
-    let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+    let no_meta = json!({});
+    let old_meta = old.get("metadata").unwrap_or(&no_meta);
     let m = meta::meta_mut(new);
     for f in [
         "uid",

@@ -70,7 +70,16 @@ impl FieldSet {
             [last] => {
                 self.members.insert(last.clone());
             }
-            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
+            // Look up before inserting: cloning the element (a String for a field) for
+            // every step of every path was most of the cost of building a set.
+            [first, rest @ ..] => match self.children.get_mut(first) {
+                Some(child) => child.insert(rest),
+                None => {
+                    let mut child = FieldSet::new();
+                    child.insert(rest);
+                    self.children.insert(first.clone(), child);
+                }
+            },
         }
     }
 
@@ -162,6 +171,38 @@ impl FieldSet {
         out
     }
 
+    /// Removes every path of `other`: [`FieldSet::difference`] in place, visiting only the
+    /// nodes `other` has (an update changes a few fields of an object whose managers own
+    /// hundreds).
+    pub fn remove_all(&mut self, other: &FieldSet) {
+        remove_members(&mut self.members, &other.members);
+        for (pe, theirs) in &other.children {
+            if let Some(mine) = self.children.get_mut(pe) {
+                mine.remove_all(theirs);
+                if mine.is_empty() {
+                    self.children.remove(pe);
+                }
+            }
+        }
+    }
+
+    /// [`FieldSet::recursive_difference`] in place: removes the paths of `other` and every
+    /// path below a member of `other`.
+    pub fn remove_recursive(&mut self, other: &FieldSet) {
+        remove_members(&mut self.members, &other.members);
+        for pe in &other.members {
+            self.children.remove(pe);
+        }
+        for (pe, theirs) in &other.children {
+            if let Some(mine) = self.children.get_mut(pe) {
+                mine.remove_recursive(theirs);
+                if mine.is_empty() {
+                    self.children.remove(pe);
+                }
+            }
+        }
+    }
+
     /// Paths of `self` that neither are in `other` nor have a prefix that is a member of
     /// `other` (upstream's `RecursiveDifference`, used to filter ignored fields).
     pub fn recursive_difference(&self, other: &FieldSet) -> FieldSet {
@@ -245,17 +286,17 @@ impl FieldSet {
 
     /// Parses a `fieldsV1` JSON object.
     pub fn from_fields_v1(value: &Value) -> Result<FieldSet, FieldSetError> {
-        let mut path = Vec::new();
-        FieldSet::parse(value, &mut path)
+        FieldSet::parse(value, &mut Vec::new())
     }
 
-    fn parse(value: &Value, path: &mut Vec<PathElement>) -> Result<FieldSet, FieldSetError> {
-        if path.len() > MAX_DEPTH {
+    /// `keys`: the `fieldsV1` keys leading here, turned into a path only for an error.
+    fn parse<'v>(value: &'v Value, keys: &mut Vec<&'v str>) -> Result<FieldSet, FieldSetError> {
+        if keys.len() > MAX_DEPTH {
             return Err(FieldSetError::TooDeep);
         }
         let Value::Object(map) = value else {
             return Err(FieldSetError::NotAnObject {
-                path: path_to_string(path),
+                path: keys_to_path(keys),
             });
         };
         let mut set = FieldSet::new();
@@ -266,21 +307,48 @@ impl FieldSet {
             let Some(pe) = PathElement::from_fields_v1_key(key) else {
                 return Err(FieldSetError::BadKey {
                     key: key.clone(),
-                    path: path_to_string(path),
+                    path: keys_to_path(keys),
                 });
             };
-            path.push(pe.clone());
-            let parsed = FieldSet::parse(child, path);
-            path.pop();
+            keys.push(key);
+            let parsed = FieldSet::parse(child, keys);
+            keys.pop();
             let parsed = parsed?;
             let is_member =
                 parsed.is_empty() || child.as_object().is_some_and(|m| m.contains_key("."));
-            if is_member {
-                set.members.insert(pe.clone());
+            if parsed.is_empty() {
+                set.members.insert(pe);
+            } else {
+                if is_member {
+                    set.members.insert(pe.clone());
+                }
+                set.children.insert(pe, parsed);
             }
-            set.set_child(pe, parsed);
         }
         Ok(set)
+    }
+}
+
+/// The upstream-formatted path of `fieldsV1` keys already parsed once.
+fn keys_to_path(keys: &[&str]) -> String {
+    let path: Vec<PathElement> = keys
+        .iter()
+        .filter_map(|k| PathElement::from_fields_v1_key(k))
+        .collect();
+    path_to_string(&path)
+}
+
+/// Removes `theirs` from `mine`, walking the smaller of the two.
+fn remove_members(mine: &mut BTreeSet<PathElement>, theirs: &BTreeSet<PathElement>) {
+    if theirs.is_empty() || mine.is_empty() {
+        return;
+    }
+    if theirs.len() < mine.len() {
+        for pe in theirs {
+            mine.remove(pe);
+        }
+    } else {
+        mine.retain(|pe| !theirs.contains(pe));
     }
 }
 

@@ -123,7 +123,7 @@ pub fn apply(
             ..ctx.clone()
         };
         let empty = Value::Object(Map::new());
-        managed = track_update(&empty, &live_obj, &managed, schema, root, &first);
+        managed = track_update(&empty, &live_obj, managed, schema, root, &first);
     }
 
     let result = apply_structured(&live_obj, applied, force, &managed, schema, root, ctx);
@@ -220,12 +220,26 @@ pub fn update_managed_fields(
     ctx: &WriteContext<'_>,
 ) -> ManagedFields {
     let base = decode_live_or_new(new, managed, ctx.subresource.is_some());
-    if base.is_empty() && old.is_some() {
-        return base;
+    track_managed_fields(old, new, base, schema, root, ctx)
+}
+
+/// [`update_managed_fields`] for a caller that has already decided which entries the write
+/// starts from (`managed`: the ones `new` carries on the main resource, else the live
+/// object's): no second decoding of `new`'s managed fields.
+pub fn track_managed_fields(
+    old: Option<&Value>,
+    new: &Value,
+    managed: ManagedFields,
+    schema: &Schema,
+    root: TypeRef,
+    ctx: &WriteContext<'_>,
+) -> ManagedFields {
+    if managed.is_empty() && old.is_some() {
+        return managed;
     }
     // The comparison skips metadata.managedFields, so neither object needs a stripped copy.
     let empty = Value::Object(Map::new());
-    let mut out = track_update(old.unwrap_or(&empty), new, &base, schema, root, ctx);
+    let mut out = track_update(old.unwrap_or(&empty), new, managed, schema, root, ctx);
     cap_update_managers(&mut out);
     out
 }
@@ -235,12 +249,11 @@ pub fn update_managed_fields(
 fn track_update(
     old: &Value,
     new: &Value,
-    managed: &ManagedFields,
+    mut managed: ManagedFields,
     schema: &Schema,
     root: TypeRef,
     ctx: &WriteContext<'_>,
 ) -> ManagedFields {
-    let mut managed = managed.clone();
     let api_version = new
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -258,11 +271,10 @@ fn track_update(
         Ok(cmp) => cmp,
         Err(_) => return managed,
     };
-    let taken = strip(
-        cmp.modified
-            .union(&cmp.added)
-            .recursive_difference(&ctx.ignored),
-    );
+    // take_ownership filtered the comparison by the ignored fields already.
+    let mut taken = cmp.modified;
+    taken.union_with(&cmp.added);
+    strip_in_place(&mut taken);
     if !taken.is_empty() {
         let me = ctx.entry(Operation::Update, api_version);
         match managed.find_mut(&me) {
@@ -310,7 +322,8 @@ fn take_ownership(
         }
     }
     for entry in managed.entries.iter_mut().filter(|e| !is_me(e)) {
-        entry.fields = entry.fields.difference(&changed).difference(&cmp.removed);
+        entry.fields.remove_all(&changed);
+        entry.fields.remove_all(&cmp.removed);
     }
     managed.drop_empty();
     Ok(cmp)
@@ -347,31 +360,38 @@ fn prune(
 }
 
 /// Paths never tracked (stripMetaManager).
-fn strip_set() -> FieldSet {
-    FieldSet::from_field_paths(&[
-        &["apiVersion"],
-        &["kind"],
-        &["metadata"],
-        &["metadata", "name"],
-        &["metadata", "namespace"],
-        &["metadata", "creationTimestamp"],
-        &["metadata", "selfLink"],
-        &["metadata", "uid"],
-        &["metadata", "clusterName"],
-        &["metadata", "generation"],
-        &["metadata", "managedFields"],
-        &["metadata", "resourceVersion"],
-    ])
+fn strip_set() -> &'static FieldSet {
+    static SET: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(|| {
+        FieldSet::from_field_paths(&[
+            &["apiVersion"],
+            &["kind"],
+            &["metadata"],
+            &["metadata", "name"],
+            &["metadata", "namespace"],
+            &["metadata", "creationTimestamp"],
+            &["metadata", "selfLink"],
+            &["metadata", "uid"],
+            &["metadata", "clusterName"],
+            &["metadata", "generation"],
+            &["metadata", "managedFields"],
+            &["metadata", "resourceVersion"],
+        ])
+    });
+    &SET
 }
 
-fn strip(set: FieldSet) -> FieldSet {
-    set.difference(&strip_set())
+fn strip(mut set: FieldSet) -> FieldSet {
+    strip_in_place(&mut set);
+    set
+}
+
+fn strip_in_place(set: &mut FieldSet) {
+    set.remove_all(strip_set());
 }
 
 fn strip_all(managed: &mut ManagedFields) {
-    let stripped = strip_set();
     for entry in &mut managed.entries {
-        entry.fields = entry.fields.difference(&stripped);
+        strip_in_place(&mut entry.fields);
     }
     managed.drop_empty();
 }

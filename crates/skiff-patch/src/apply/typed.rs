@@ -367,9 +367,9 @@ impl Comparison {
     /// Drops paths under the ignored prefixes.
     pub fn filter(mut self, ignored: &FieldSet) -> Comparison {
         if !ignored.is_empty() {
-            self.added = self.added.recursive_difference(ignored);
-            self.modified = self.modified.recursive_difference(ignored);
-            self.removed = self.removed.recursive_difference(ignored);
+            self.added.remove_recursive(ignored);
+            self.modified.remove_recursive(ignored);
+            self.removed.remove_recursive(ignored);
         }
         self
     }

@@ -1,7 +1,8 @@
 //! The single writer thread of the embedded store, with group commit.
 //!
 //! Callers send [`Request`]s over a bounded channel. The writer takes the first waiting
-//! request plus every other one already queued (up to [`MAX_BATCH`]), applies them in order
+//! request plus every other one already queued (up to [`MAX_BATCH`]; under load, after a
+//! short wait for more: [`GROUP_COMMIT_WAIT`]), applies them in order
 //! inside ONE redb write transaction — each gets its own revision and its own success or
 //! failure, and a failed precondition writes nothing, so it cannot affect the others — commits
 //! once with immediate durability, and only then publishes the events to watchers and answers
@@ -26,6 +27,9 @@ use crate::types::{Event, EventKind, KeyValue, Revision};
 
 /// Most requests applied in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
+/// How long a batch waits for more requests when the previous one was not alone. A lone
+/// write (an idle server, one client) is committed at once.
+const GROUP_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A write operation.
 pub(crate) enum Op {
@@ -106,14 +110,17 @@ struct Applied {
 impl Writer {
     /// Serves requests until every sender is gone (the store was closed).
     pub(crate) fn run(mut self) {
+        let mut busy = false;
         while let Some(first) = self.requests.blocking_recv() {
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match self.requests.try_recv() {
-                    Ok(req) => batch.push(req),
-                    Err(_) => break,
-                }
+            self.take_queued(&mut batch);
+            if busy && batch.len() < MAX_BATCH {
+                // Under load (the previous batch had company) wait a moment for the writers
+                // about to arrive, so one commit and one fsync serve them too.
+                std::thread::sleep(GROUP_COMMIT_WAIT);
+                self.take_queued(&mut batch);
             }
+            busy = batch.len() > 1;
             // The requests of a batch that panics get no answer (their callers see the writer
             // gone); stop rather than write on after an unknown failure.
             if catch_unwind(AssertUnwindSafe(|| self.process(batch))).is_err() {
@@ -123,6 +130,16 @@ impl Writer {
             }
         }
         tracing::debug!(path = %self.path.display(), "store writer stopped");
+    }
+
+    /// Adds the requests already queued to `batch`, up to [`MAX_BATCH`].
+    fn take_queued(&mut self, batch: &mut Vec<Request>) {
+        while batch.len() < MAX_BATCH {
+            match self.requests.try_recv() {
+                Ok(req) => batch.push(req),
+                Err(_) => break,
+            }
+        }
     }
 
     fn process(&mut self, batch: Vec<Request>) {

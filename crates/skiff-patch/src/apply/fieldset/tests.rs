@@ -160,3 +160,35 @@ proptest! {
         }
     }
 }
+
+/// Paths over a small alphabet, so that two sets share prefixes and members.
+fn arb_small_set() -> impl Strategy<Value = FieldSet> {
+    let element = prop_oneof![
+        "[ab]".prop_map(PathElement::Field),
+        (0usize..2).prop_map(PathElement::Index),
+    ];
+    prop::collection::vec(prop::collection::vec(element, 1..4), 0..10).prop_map(|paths| {
+        let mut set = FieldSet::new();
+        for p in &paths {
+            set.insert(p);
+        }
+        set
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn in_place_removal_matches_the_set_algebra(a in arb_small_set(), b in arb_small_set()) {
+        let mut removed = a.clone();
+        removed.remove_all(&b);
+        prop_assert_eq!(&removed, &a.difference(&b));
+        let mut recursive = a.clone();
+        recursive.remove_recursive(&b);
+        prop_assert_eq!(&recursive, &a.recursive_difference(&b));
+        // No empty subtree is left behind: the encoding of the result parses back to it.
+        prop_assert_eq!(FieldSet::from_fields_v1(&removed.to_fields_v1()).unwrap(), removed);
+        prop_assert_eq!(FieldSet::from_fields_v1(&recursive.to_fields_v1()).unwrap(), recursive);
+    }
+}
