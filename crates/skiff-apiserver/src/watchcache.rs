@@ -212,10 +212,7 @@ impl Raw {
             }
         }
         let mut v = Value::Object(map);
-        crate::rest::meta::meta_mut(&mut v).insert(
-            "resourceVersion".into(),
-            Value::String(self.revision.to_string()),
-        );
+        crate::rest::meta::set_resource_version(&mut v, self.revision);
         Some(v)
     }
 
@@ -277,8 +274,7 @@ impl std::fmt::Debug for WatchCache {
 
 fn with_rv(bytes: &[u8], rev: i64) -> Option<Value> {
     let mut v: Value = serde_json::from_slice(bytes).ok()?;
-    crate::rest::meta::meta_mut(&mut v)
-        .insert("resourceVersion".into(), Value::String(rev.to_string()));
+    crate::rest::meta::set_resource_version(&mut v, rev);
     Some(v)
 }
 

@@ -57,6 +57,11 @@ pub fn resource_version(obj: &Value) -> Option<i64> {
     meta_str(obj, "resourceVersion").parse().ok()
 }
 
+/// Stamps `metadata.resourceVersion` with a store revision.
+pub fn set_resource_version(obj: &mut Value, rev: i64) {
+    meta_mut(obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
+}
+
 /// Random suffix for `generateName`, from upstream's alphabet (no vowels, no ambiguous digits).
 pub fn name_suffix(rng: &mut impl rand::Rng) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";

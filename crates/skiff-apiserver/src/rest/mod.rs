@@ -88,10 +88,7 @@ pub fn store_error(res: &ResourceInfo, name: &str, e: StoreError) -> ApiError {
 pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
     let mut v: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::Internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
-    meta::meta_mut(&mut v).insert(
-        "resourceVersion".into(),
-        Value::String(kv.mod_revision.to_string()),
-    );
+    meta::set_resource_version(&mut v, kv.mod_revision);
     Ok(v)
 }
 
@@ -127,10 +124,7 @@ pub fn encode(res: &ResourceInfo, obj: &mut Value) -> Result<Bytes, ApiError> {
 
 /// The object as stored at `kv`: `obj` with the key's mod revision as its resourceVersion.
 pub fn stored(mut obj: Value, kv: &KeyValue) -> Value {
-    meta::meta_mut(&mut obj).insert(
-        "resourceVersion".into(),
-        Value::String(kv.mod_revision.to_string()),
-    );
+    meta::set_resource_version(&mut obj, kv.mod_revision);
     obj
 }
 
