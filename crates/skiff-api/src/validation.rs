@@ -137,24 +137,20 @@ fn selector_matches_template(spec: &Value, out: &mut Vec<FieldError>) {
 
 /// Kind-specific validation of a whole object (after defaulting).
 pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    // Borrowed, not cloned: this runs on every write, and a pod's spec is most of the pod.
+    let null = Value::Null;
+    let spec = obj.get("spec").unwrap_or(&null);
     let mut out = Vec::new();
     match (group, kind) {
-        ("", "Pod") => out.extend(pod_spec(&spec, "spec")),
+        ("", "Pod") => out.extend(pod_spec(spec, "spec")),
         ("", "PodTemplate") => {
-            let ps = obj
-                .pointer("/template/spec")
-                .cloned()
-                .unwrap_or(Value::Null);
-            out.extend(pod_spec(&ps, "template.spec"));
+            let ps = obj.pointer("/template/spec").unwrap_or(&null);
+            out.extend(pod_spec(ps, "template.spec"));
         }
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
-            selector_matches_template(&spec, &mut out);
-            let ps = spec
-                .pointer("/template/spec")
-                .cloned()
-                .unwrap_or(Value::Null);
-            out.extend(pod_spec(&ps, "spec.template.spec"));
+            selector_matches_template(spec, &mut out);
+            let ps = spec.pointer("/template/spec").unwrap_or(&null);
+            out.extend(pod_spec(ps, "spec.template.spec"));
             if let Some(r) = spec.get("replicas").and_then(Value::as_i64) {
                 if r < 0 {
                     out.push(FieldError::invalid(
@@ -166,12 +162,9 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
             }
         }
         ("batch", "Job") => {
-            let ps = spec
-                .pointer("/template/spec")
-                .cloned()
-                .unwrap_or(Value::Null);
-            out.extend(pod_spec(&ps, "spec.template.spec"));
-            let rp = str_at(&ps, "restartPolicy").unwrap_or("Always");
+            let ps = spec.pointer("/template/spec").unwrap_or(&null);
+            out.extend(pod_spec(ps, "spec.template.spec"));
+            let rp = str_at(ps, "restartPolicy").unwrap_or("Always");
             if rp != "OnFailure" && rp != "Never" {
                 out.push(FieldError::not_supported(
                     "spec.template.spec.restartPolicy",
@@ -181,7 +174,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
             }
         }
         ("batch", "CronJob") => {
-            if str_at(&spec, "schedule").is_none_or(str::is_empty) {
+            if str_at(spec, "schedule").is_none_or(str::is_empty) {
                 out.push(FieldError::required("spec.schedule", ""));
             }
             if spec.pointer("/jobTemplate/spec/template/spec").is_none() {
@@ -189,11 +182,11 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
             }
         }
         ("", "Service") => {
-            let ty = str_at(&spec, "type").unwrap_or("ClusterIP");
+            let ty = str_at(spec, "type").unwrap_or("ClusterIP");
             let ports = spec.get("ports").and_then(Value::as_array);
             if ty != "ExternalName"
                 && ports.is_none_or(|p| p.is_empty())
-                && str_at(&spec, "clusterIP") != Some("None")
+                && str_at(spec, "clusterIP") != Some("None")
             {
                 out.push(FieldError::required("spec.ports", ""));
             }
@@ -225,7 +218,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
             {
                 out.push(FieldError::required("spec.accessModes", ""));
             }
-            access_modes(&spec, "spec.accessModes", &mut out);
+            access_modes(spec, "spec.accessModes", &mut out);
             if spec.pointer("/resources/requests/storage").is_none() {
                 out.push(FieldError::required("spec.resources[storage]", ""));
             }
@@ -241,7 +234,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
             {
                 out.push(FieldError::required("spec.accessModes", ""));
             }
-            access_modes(&spec, "spec.accessModes", &mut out);
+            access_modes(spec, "spec.accessModes", &mut out);
             let sources = [
                 "hostPath",
                 "local",
@@ -294,11 +287,8 @@ pub fn validate(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
             {
                 out.push(FieldError::required("spec.selector", ""));
             }
-            let ps = spec
-                .pointer("/template/spec")
-                .cloned()
-                .unwrap_or(Value::Null);
-            out.extend(pod_spec(&ps, "spec.template.spec"));
+            let ps = spec.pointer("/template/spec").unwrap_or(&null);
+            out.extend(pod_spec(ps, "spec.template.spec"));
         }
         ("", "Endpoints") => {
             for (i, s) in obj["subsets"].as_array().into_iter().flatten().enumerate() {

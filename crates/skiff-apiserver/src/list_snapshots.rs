@@ -86,6 +86,13 @@ impl<T> ListSnapshots<T> {
         Some(kept.entries.clone())
     }
 
+    /// Forgets the snapshot of `prefix` at `revision`: its last page was served, and a client
+    /// that asks for a page again is served from the store.
+    pub fn remove(&mut self, prefix: &str, revision: i64) {
+        self.kept
+            .retain(|k| !(k.prefix == prefix && k.revision == revision));
+    }
+
     /// Number of snapshots kept.
     pub fn len(&self) -> usize {
         self.kept.len()
@@ -159,6 +166,20 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s.get("/p/", 1, t).is_none());
         assert!(s.get("/p/", 2, t).is_some());
+    }
+
+    #[test]
+    fn removed_when_its_last_page_is_served() {
+        let mut s = ListSnapshots::new(4, TTL);
+        let t = Instant::now();
+        s.insert("/p/", 1, entries(&["/p/a"]), t);
+        s.insert("/p/", 2, entries(&["/p/a"]), t);
+        s.insert("/q/", 1, entries(&["/q/a"]), t);
+        s.remove("/p/", 1);
+        assert!(s.get("/p/", 1, t).is_none());
+        assert!(s.get("/p/", 2, t).is_some());
+        assert!(s.get("/q/", 1, t).is_some());
+        assert_eq!(s.len(), 2);
     }
 
     #[test]

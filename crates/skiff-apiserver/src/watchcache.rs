@@ -500,6 +500,16 @@ impl WatchCache {
             .get(prefix, revision, std::time::Instant::now())
     }
 
+    /// Drops the snapshot of `prefix` at `revision`, once its last page is served: a kept
+    /// snapshot holds the bytes of every object as they were, which the cache has otherwise
+    /// let go of as the objects changed.
+    pub fn release_snapshot(&self, prefix: &str, revision: i64) {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(prefix, revision);
+    }
+
     /// Waits until the cache reflects the store's current revision (`consistent`) or
     /// `min_rev`.
     async fn catch_up(&self, min_rev: Option<i64>, consistent: bool) -> Result<(), ApiError> {

@@ -259,7 +259,7 @@ pub enum PreFilterResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeScore {
     /// Node name.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// Score.
     pub score: i64,
 }

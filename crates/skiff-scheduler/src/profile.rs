@@ -39,15 +39,51 @@ pub mod weights {
     pub const IMAGE_LOCALITY: i64 = 1;
 }
 
-/// One feasible node's scores: per plugin (weighted) and in total.
+/// One feasible node's total score.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodePluginScores {
+pub struct NodeTotal {
     /// Node name.
-    pub name: String,
-    /// `(plugin, weighted score)` in profile order.
-    pub scores: Vec<(&'static str, i64)>,
-    /// Sum of the weighted scores.
+    pub name: Arc<str>,
+    /// Sum of the plugins' weighted scores.
     pub total: i64,
+}
+
+/// The scores of the feasible nodes (upstream's `[]NodePluginScores`) as one table: a cycle
+/// scores hundreds of nodes, and a list per node was an allocation per node per cycle.
+///
+/// ```
+/// # use skiff_scheduler::profile::ScoreTable;
+/// let t = ScoreTable::default();
+/// assert!(t.nodes.is_empty() && t.node("n1").is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScoreTable {
+    /// The Score plugins that ran, in profile order.
+    pub plugins: Vec<&'static str>,
+    /// Each feasible node's total, in the order the nodes were scored.
+    pub nodes: Vec<NodeTotal>,
+    /// Weighted scores, node-major: node `i` by plugin `j` at `i * plugins.len() + j`.
+    weighted: Vec<i64>,
+}
+
+impl ScoreTable {
+    /// The total of the node called `name`, if it was scored.
+    pub fn node(&self, name: &str) -> Option<&NodeTotal> {
+        self.nodes.iter().find(|n| &*n.name == name)
+    }
+
+    /// `(plugin, weighted score)` of the node called `name`, in profile order.
+    pub fn plugin_scores(&self, name: &str) -> Vec<(&'static str, i64)> {
+        let Some(i) = self.nodes.iter().position(|n| &*n.name == name) else {
+            return Vec::new();
+        };
+        let width = self.plugins.len();
+        self.plugins
+            .iter()
+            .copied()
+            .zip(self.weighted[i * width..(i + 1) * width].iter().copied())
+            .collect()
+    }
 }
 
 /// Candidate nodes narrowed by PreFilter plugins (upstream `PreFilterResult.NodeNames`).
@@ -394,20 +430,26 @@ impl Profile {
         state: &CycleState,
         pod: &PodInfo,
         nodes: &[&NodeInfo],
-    ) -> Result<Vec<NodePluginScores>, Status> {
-        // One score list, reused by every plugin: node names are copied once per cycle, not
-        // once per plugin (this loop runs for hundreds of nodes on every cycle).
+    ) -> Result<ScoreTable, Status> {
+        // One score list, reused by every plugin (this loop runs for hundreds of nodes on
+        // every cycle): the names are shared with the snapshot, not copied.
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.name().to_string(),
+                name: n.shared_name().clone(),
                 score: 0,
             })
             .collect();
-        let active = self.scores.len();
-        let mut per_node: Vec<(Vec<(&'static str, i64)>, i64)> = (0..nodes.len())
-            .map(|_| (Vec::with_capacity(active), 0))
+        let plugins: Vec<&'static str> = self
+            .scores
+            .iter()
+            .map(|(p, _)| p.name())
+            .filter(|name| !state.score_skipped(name))
             .collect();
+        let width = plugins.len();
+        let mut weighted = vec![0; nodes.len() * width];
+        let mut totals = vec![0; nodes.len()];
+        let mut column = 0;
         for (p, weight) in &self.scores {
             if state.score_skipped(p.name()) {
                 continue;
@@ -430,7 +472,7 @@ impl Profile {
                 ))
                 .with_plugin(p.name())
             })?;
-            for (s, (list, total)) in scores.iter().zip(per_node.iter_mut()) {
+            for (i, (s, total)) in scores.iter().zip(totals.iter_mut()).enumerate() {
                 if !(MIN_NODE_SCORE..=MAX_NODE_SCORE).contains(&s.score) {
                     return Err(Status::error(format!(
                         "plugin {:?} returns an invalid score {}, it should in the range of [{}, {}] after normalizing",
@@ -441,20 +483,24 @@ impl Profile {
                     ))
                     .with_plugin(p.name()));
                 }
-                let weighted = s.score * weight;
-                list.push((p.name(), weighted));
-                *total += weighted;
+                let w = s.score * weight;
+                weighted[i * width + column] = w;
+                *total += w;
             }
+            column += 1;
         }
-        Ok(scores
-            .into_iter()
-            .zip(per_node)
-            .map(|(s, (scores, total))| NodePluginScores {
-                name: s.name,
-                scores,
-                total,
-            })
-            .collect())
+        Ok(ScoreTable {
+            plugins,
+            nodes: scores
+                .into_iter()
+                .zip(totals)
+                .map(|(s, total)| NodeTotal {
+                    name: s.name,
+                    total,
+                })
+                .collect(),
+            weighted,
+        })
     }
 
     /// Upstream `RunPostFilterPlugins`: the first success wins; otherwise the reasons of all.

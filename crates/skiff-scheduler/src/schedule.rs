@@ -4,7 +4,7 @@
 use crate::framework::{Code, CycleState, NodeStatuses, Nomination, PostFilterContext, Status};
 use crate::plugins::SchedulingGates;
 use crate::pod_info::PodInfo;
-use crate::profile::{NodePluginScores, Profile};
+use crate::profile::{NodeTotal, Profile, ScoreTable};
 use crate::snapshot::{NodeInfo, Snapshot};
 use k8s_openapi::api::core::v1::Pod;
 use rand::Rng;
@@ -28,7 +28,7 @@ pub struct Placement {
     /// Nodes that passed the filters.
     pub feasible_nodes: usize,
     /// Scores of the feasible nodes (empty when there was nothing to compare).
-    pub scores: Vec<NodePluginScores>,
+    pub scores: ScoreTable,
 }
 
 /// Why no node fits (upstream `FitError` with its `Diagnosis`).
@@ -201,7 +201,7 @@ pub fn schedule(
                     node: nominated.name().to_string(),
                     evaluated_nodes: 1,
                     feasible_nodes: 1,
-                    scores: Vec::new(),
+                    scores: ScoreTable::default(),
                 });
             }
             if st.code() == Code::Error {
@@ -241,7 +241,7 @@ pub fn schedule(
             node: feasible[0].name().to_string(),
             evaluated_nodes,
             feasible_nodes: 1,
-            scores: Vec::new(),
+            scores: ScoreTable::default(),
         });
     }
     if let Err(st) = profile.run_pre_score(&mut state, &pod, &feasible, snapshot) {
@@ -251,7 +251,7 @@ pub fn schedule(
         Ok(s) => s,
         Err(st) => return ScheduleResult::Error(st),
     };
-    let node = select_host(&scores, rng);
+    let node = select_host(&scores.nodes, rng);
     ScheduleResult::Scheduled(Placement {
         node,
         evaluated_nodes,
@@ -262,8 +262,8 @@ pub fn schedule(
 
 /// Upstream `selectHost`: the highest total; among equal totals each is equally likely
 /// (reservoir sampling with the caller's RNG).
-fn select_host(scores: &[NodePluginScores], rng: &mut impl Rng) -> String {
-    let mut best: Option<&NodePluginScores> = None;
+fn select_host(scores: &[NodeTotal], rng: &mut impl Rng) -> String {
+    let mut best: Option<&NodeTotal> = None;
     let mut ties = 0u32;
     for s in scores {
         match best {
@@ -280,7 +280,7 @@ fn select_host(scores: &[NodePluginScores], rng: &mut impl Rng) -> String {
             }
         }
     }
-    best.map(|b| b.name.clone()).unwrap_or_default()
+    best.map(|b| b.name.to_string()).unwrap_or_default()
 }
 
 /// Runs PostFilter (preemption) and returns the failure.

@@ -74,7 +74,8 @@ impl HostPortInfo {
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
     node: Arc<Node>,
-    name: String,
+    /// Shared with every score list of a cycle, which names each feasible node.
+    name: Arc<str>,
     labels: Labels,
     pods: Vec<Arc<PodInfo>>,
     /// Sum of the pods' requests.
@@ -108,7 +109,7 @@ impl NodeInfo {
             .and_then(|s| s.allocatable.as_ref())
             .or_else(|| status.and_then(|s| s.capacity.as_ref()));
         NodeInfo {
-            name: node.metadata.name.clone().unwrap_or_default(),
+            name: node.metadata.name.as_deref().unwrap_or_default().into(),
             labels: node.metadata.labels.clone().unwrap_or_default(),
             allocatable: alloc.map(Resources::from_list).unwrap_or_default(),
             node: Arc::new(node),
@@ -157,6 +158,11 @@ impl NodeInfo {
 
     /// `metadata.name`.
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `metadata.name`, shared: cloning it copies no bytes.
+    pub fn shared_name(&self) -> &Arc<str> {
         &self.name
     }
 

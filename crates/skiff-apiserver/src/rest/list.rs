@@ -261,6 +261,9 @@ impl Storage {
             }
         }
         let more = next < entries.len();
+        if !more {
+            self.cache.release_snapshot(prefix, rev);
+        }
         Ok(Some(ListPage {
             items,
             revision: rev,

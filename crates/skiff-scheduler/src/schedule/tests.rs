@@ -119,17 +119,17 @@ fn picks_the_least_allocated_node() {
     ));
     assert_eq!(placed.node, "idle");
     assert_eq!((placed.evaluated_nodes, placed.feasible_nodes), (2, 2));
-    let idle = placed
-        .scores
-        .iter()
-        .find(|s| s.name == "idle")
-        .expect("idle scored");
-    let busy = placed
-        .scores
-        .iter()
-        .find(|s| s.name == "busy")
-        .expect("busy scored");
+    let idle = placed.scores.node("idle").expect("idle scored");
+    let busy = placed.scores.node("busy").expect("busy scored");
     assert!(idle.total > busy.total, "{:?}", placed.scores);
+    // The totals are the sums of the per-plugin weighted scores.
+    for n in ["idle", "busy"] {
+        let per_plugin = placed.scores.plugin_scores(n);
+        assert_eq!(per_plugin.len(), placed.scores.plugins.len());
+        let sum: i64 = per_plugin.iter().map(|(_, s)| s).sum();
+        assert_eq!(sum, placed.scores.node(n).unwrap().total);
+    }
+    assert!(placed.scores.plugin_scores("nowhere").is_empty());
 }
 
 #[test]

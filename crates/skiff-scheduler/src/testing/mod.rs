@@ -79,7 +79,7 @@ pub fn score_all_in<P: PreScore + Score>(
     let mut scores: Vec<NodeScore> = nodes
         .iter()
         .map(|n| NodeScore {
-            name: n.name().to_string(),
+            name: n.shared_name().clone(),
             score: if st.code() == Code::Skip {
                 0
             } else {
@@ -90,7 +90,10 @@ pub fn score_all_in<P: PreScore + Score>(
     if st.code() != Code::Skip {
         let _ = plugin.normalize(&state, &info, &mut scores);
     }
-    scores.into_iter().map(|s| (s.name, s.score)).collect()
+    scores
+        .into_iter()
+        .map(|s| (s.name.to_string(), s.score))
+        .collect()
 }
 
 /// Like [`score_all_in`] on a fresh snapshot, with node names borrowed from `nodes`.

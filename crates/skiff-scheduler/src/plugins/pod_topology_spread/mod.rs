@@ -64,25 +64,33 @@ type HostKey = (u64, u64);
 const HOST_COUNTS_LIMIT: usize = 200_000;
 
 impl HostCounts {
-    /// Upstream `countPodsMatchSelector` on `node`, through the memo.
-    fn count(
+    /// Upstream `countPodsMatchSelector` on each of `nodes`, through the memo (locked once),
+    /// by node generation.
+    fn count_all<'a>(
         &self,
-        node: &NodeInfo,
+        nodes: impl Iterator<Item = &'a NodeInfo>,
         selector: &Selector,
         selector_id: u64,
         namespace: &str,
-    ) -> i64 {
-        let key = (node.generation(), selector_id);
+    ) -> HashMap<u64, i64, BuildHostKeyHasher> {
         let mut memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = memo.get(&key) {
-            return *n;
+        let mut out = HashMap::with_hasher(BuildHostKeyHasher::default());
+        for node in nodes {
+            let key = (node.generation(), selector_id);
+            let n = match memo.get(&key) {
+                Some(n) => *n,
+                None => {
+                    let n = count_matching(node.pods(), selector, namespace);
+                    if memo.len() >= HOST_COUNTS_LIMIT {
+                        memo.clear();
+                    }
+                    memo.insert(key, n);
+                    n
+                }
+            };
+            out.insert(node.generation(), n);
         }
-        let n = count_matching(node.pods(), selector, namespace);
-        if memo.len() >= HOST_COUNTS_LIMIT {
-            memo.clear();
-        }
-        memo.insert(key, n);
-        n
+        out
     }
 }
 

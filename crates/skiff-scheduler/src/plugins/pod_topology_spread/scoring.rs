@@ -17,8 +17,9 @@ struct PreScoreState {
     /// Per constraint: topology value -> matching pods (hostname counted at Score time).
     counts: Vec<HashMap<String, i64>>,
     weights: Vec<f64>,
-    /// Per constraint: the selector's fingerprint for the hostname counts memo.
-    selector_ids: Vec<u64>,
+    /// Per hostname constraint: matching pods per feasible node, by node generation (counted
+    /// here with one lock of the memo, so that Score reads without locking).
+    host_counts: Vec<Option<HashMap<u64, i64, super::BuildHostKeyHasher>>>,
 }
 
 /// Upstream `topologyNormalizingWeight`: `ln(size + 2)`.
@@ -107,16 +108,29 @@ impl PreScore for PodTopologySpread {
                 }
             }
         }
-        let selector_ids = constraints
+        let host_counts = constraints
             .iter()
-            .map(|c| selector_id(&c.selector, &pod.namespace))
+            .map(|c| {
+                (c.topology_key == LABEL_HOSTNAME).then(|| {
+                    let id = selector_id(&c.selector, &pod.namespace);
+                    self.host_counts.count_all(
+                        nodes.iter().copied().filter(|n| {
+                            !ignored_nodes.contains(n.name())
+                                && n.labels().contains_key(LABEL_HOSTNAME)
+                        }),
+                        &c.selector,
+                        id,
+                        &pod.namespace,
+                    )
+                })
+            })
             .collect();
         state.write(PreScoreState {
             constraints,
             ignored_nodes,
             counts,
             weights,
-            selector_ids,
+            host_counts,
         });
         Status::success()
     }
@@ -135,9 +149,12 @@ impl Score for PodTopologySpread {
             let Some(v) = node.labels().get(&c.topology_key) else {
                 continue;
             };
-            let count = if c.topology_key == LABEL_HOSTNAME {
-                self.host_counts
-                    .count(node, &c.selector, s.selector_ids[i], &pod.namespace)
+            let count = if let Some(counted) = &s.host_counts[i] {
+                match counted.get(&node.generation()) {
+                    Some(n) => *n,
+                    // Not among the nodes PreScore was given: count it now.
+                    None => count_matching(node.pods(), &c.selector, &pod.namespace),
+                }
             } else {
                 s.counts[i].get(v).copied().unwrap_or(0)
             };
@@ -155,11 +172,15 @@ impl Score for PodTopologySpread {
         let Some(s) = state.read::<PreScoreState>() else {
             return Ok(());
         };
-        let counted = || scores.iter().filter(|n| !s.ignored_nodes.contains(&n.name));
+        let counted = || {
+            scores
+                .iter()
+                .filter(|n| !s.ignored_nodes.contains(&*n.name))
+        };
         let min = counted().map(|n| n.score).min().unwrap_or(0);
         let max = counted().map(|n| n.score).max().unwrap_or(0).max(0);
         for n in scores.iter_mut() {
-            n.score = if s.ignored_nodes.contains(&n.name) {
+            n.score = if s.ignored_nodes.contains(&*n.name) {
                 0
             } else if max == 0 {
                 MAX_NODE_SCORE
