@@ -39,14 +39,17 @@ pub fn unknown_fields(res: &ResourceInfo, obj: &Value) -> Vec<String> {
             out = skiff_crd::prune(schema, &mut copy);
         }
     } else if let Some((s, t)) = Schema::for_builtin(&res.definition) {
-        walk_unknown(s, t, obj, "", &mut out);
+        walk_unknown(s, t, obj, &mut String::new(), &mut out);
     }
     out
 }
 
 /// Walks `v` along the type model, collecting fields the type does not declare. Values of the
 /// wrong type are left to the typed decoder, which reports them as errors.
-fn walk_unknown(schema: &Schema, t: TypeRef, v: &Value, path: &str, out: &mut Vec<String>) {
+///
+/// `path` is where `v` is (one buffer for the whole walk: it runs on every write, and a
+/// string per visited field was most of its cost).
+fn walk_unknown(schema: &Schema, t: TypeRef, v: &Value, path: &mut String, out: &mut Vec<String>) {
     match (schema.shape(t), v) {
         (
             skiff_patch::Shape::Object {
@@ -58,20 +61,24 @@ fn walk_unknown(schema: &Schema, t: TypeRef, v: &Value, path: &str, out: &mut Ve
                 if child.is_null() {
                     continue;
                 }
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match fields.get(k).copied().or(*additional) {
-                    Some(ft) => walk_unknown(schema, ft, child, &p, out),
-                    None => out.push(p),
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
                 }
+                path.push_str(k);
+                match fields.get(k).copied().or(*additional) {
+                    Some(ft) => walk_unknown(schema, ft, child, path, out),
+                    None => out.push(path.clone()),
+                }
+                path.truncate(len);
             }
         }
         (skiff_patch::Shape::List(l), Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                walk_unknown(schema, l.items, item, &format!("{path}[{i}]"), out);
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                walk_unknown(schema, l.items, item, path, out);
+                path.truncate(len);
             }
         }
         _ => {}
@@ -279,8 +286,16 @@ pub async fn patch(
                 }
             };
             if ty != BodyType::ApplyPatch {
+                // A merge patch has the object's shape and the stored object has no unknown
+                // fields, so the patch holds any the result has (nulls delete and are
+                // skipped): walk it rather than the whole object.
+                let probe = if ty == BodyType::MergePatch && !res.custom {
+                    &patch
+                } else {
+                    &new
+                };
                 problems.extend(
-                    unknown_fields(res, &new)
+                    unknown_fields(res, probe)
                         .into_iter()
                         .map(|f| format!("unknown field {f:?}")),
                 );

@@ -18,14 +18,37 @@ use kube::Api;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// Pod conditions the kubelet sets that no controller reads (they read `Ready` and
+/// `DisruptionTarget`); a Job's pod keeps them all, since its `podFailurePolicy` may name any.
+const UNREAD_CONDITIONS: [&str; 4] = [
+    "PodScheduled",
+    "Initialized",
+    "ContainersReady",
+    "PodReadyToStartContainers",
+];
+
 /// What the pod cache keeps of a pod: everything but the volumes that name no storage
 /// (projected, configMap, secret, emptyDir…: no controller reads them; only claims and generic
-/// ephemeral volumes matter, to the local-path provisioner), with every list sized to its
-/// length. A pod's volumes are the largest part of its in-memory form (~3 KB per volume before
-/// its contents), and serde's growth leaves lists up to four times their length; without this
-/// a cached pod costs ~15 KB for ~3 KB of JSON.
+/// ephemeral volumes matter, to the local-path provisioner), the containers' volume mounts and
+/// the conditions in [`UNREAD_CONDITIONS`] (unless a Job owns the pod), with every list sized
+/// to its length. A pod's volumes are the largest part of its in-memory form (~3 KB per volume
+/// before its contents), and serde's growth leaves lists up to four times their length;
+/// without this a cached pod costs ~15 KB for ~3 KB of JSON.
 pub fn trim_pod(pod: &mut Pod) {
+    let of_job = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "Job" && o.api_version.starts_with("batch/"));
     if let Some(spec) = pod.spec.as_mut() {
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            c.volume_mounts = None;
+        }
         if let Some(volumes) = spec.volumes.as_mut() {
             volumes.retain(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some());
         }
@@ -39,6 +62,9 @@ pub fn trim_pod(pod: &mut Pod) {
     }
     fit(&mut pod.metadata.owner_references);
     if let Some(status) = pod.status.as_mut() {
+        if let Some(conditions) = status.conditions.as_mut().filter(|_| !of_job) {
+            conditions.retain(|c| !UNREAD_CONDITIONS.contains(&c.type_.as_str()));
+        }
         fit(&mut status.conditions);
         fit(&mut status.container_statuses);
         fit(&mut status.init_container_statuses);
@@ -252,14 +278,19 @@ mod tests {
     fn the_pod_cache_keeps_storage_volumes_and_sizes_lists_to_fit() {
         let mut pod: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "p", "labels": {"app": "web"}},
-            "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 80}]}],
+            "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 80}],
+                    "volumeMounts": [{"name": "token", "mountPath": "/var/run/secrets"}]}],
                 "volumes": [
                     {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
                     {"name": "token", "projected": {"sources": []}},
                     {"name": "cache", "emptyDir": {}},
                 ],
                 "tolerations": [{"key": "a", "operator": "Exists"}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+            "status": {"phase": "Running", "conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "True"},
+                    {"type": "ContainersReady", "status": "True"},
+                    {"type": "DisruptionTarget", "status": "True"}],
                 "containerStatuses": [{"name": "c", "ready": true, "restartCount": 0,
                     "image": "x", "imageID": ""}]},
         }))
@@ -274,12 +305,40 @@ mod tests {
         let status = pod.status.as_ref().expect("status");
         let statuses = status.container_statuses.as_ref().expect("statuses");
         assert_eq!(statuses.capacity(), statuses.len());
+        // Only the conditions controllers read stay.
+        let kept: Vec<&str> = status
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(kept, ["Ready", "DisruptionTarget"]);
+        assert!(spec.containers[0].volume_mounts.is_none());
         // Everything else is untouched.
         assert_eq!(pod.metadata, before.metadata);
-        assert_eq!(status, before.status.as_ref().expect("status"));
+        let mut want_status = before.status.clone().expect("status");
+        want_status.conditions = status.conditions.clone();
+        assert_eq!(status, &want_status);
+        let mut want_containers = before.spec.as_ref().expect("spec").containers.clone();
+        want_containers[0].volume_mounts = None;
+        assert_eq!(spec.containers, want_containers);
+
+        // A Job's pod keeps every condition (its podFailurePolicy may name any).
+        let mut of_job = before.clone();
+        of_job.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "batch/v1".into(),
+                kind: "Job".into(),
+                name: "j".into(),
+                uid: "u".into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+        ]);
+        trim_pod(&mut of_job);
         assert_eq!(
-            spec.containers,
-            before.spec.as_ref().expect("spec").containers
+            of_job.status.expect("status").conditions,
+            before.status.as_ref().expect("status").conditions
         );
 
         let mut no_claims = before;

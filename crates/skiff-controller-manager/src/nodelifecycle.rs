@@ -138,9 +138,17 @@ impl Controller {
                         continue;
                     };
                     let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace);
-                    let patch = json!({"status": {"conditions": status.conditions}});
+                    // Only the Ready condition, merged by type (strategic merge): the cache
+                    // holds only the conditions controllers read, and the pod's others stay.
+                    let ready: Vec<_> = status
+                        .conditions
+                        .into_iter()
+                        .flatten()
+                        .filter(|c| c.type_ == "Ready")
+                        .collect();
+                    let patch = json!({"status": {"conditions": ready}});
                     match api
-                        .patch_status(&p.name, &write::pp(NAME), &Patch::Merge(&patch))
+                        .patch_status(&p.name, &write::pp(NAME), &Patch::Strategic(&patch))
                         .await
                     {
                         Ok(_) => {}
@@ -166,18 +174,18 @@ impl Controller {
             } => {
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
                 // Upstream first records why (the DisruptionTarget condition), then deletes.
-                if let Some(pod) = self.caches.pods.get(&ObjectKey::new(&namespace, &name)) {
-                    let mut conditions = pod
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.clone())
-                        .unwrap_or_default();
+                if self
+                    .caches
+                    .pods
+                    .get(&ObjectKey::new(&namespace, &name))
+                    .is_some()
+                {
+                    // A strategic merge: conditions merge by type, so the pod's others stay
+                    // (the cache holds only the ones controllers read).
                     let cond = taint_eviction::disruption_target_condition(now);
-                    conditions.retain(|c| c.type_ != cond.type_);
-                    conditions.push(cond);
-                    let patch = json!({"status": {"conditions": conditions}});
+                    let patch = json!({"status": {"conditions": [cond]}});
                     let _ = api
-                        .patch_status(&name, &write::pp(NAME), &Patch::Merge(&patch))
+                        .patch_status(&name, &write::pp(NAME), &Patch::Strategic(&patch))
                         .await;
                 }
                 let params = DeleteParams {

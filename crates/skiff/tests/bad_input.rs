@@ -145,6 +145,31 @@ async fn unknown_and_duplicate_fields_follow_field_validation() {
     .await;
     assert_eq!(r.0, 201, "{}", r.1);
     assert!(r.1.get("bogus").is_none());
+    // A merge patch is checked too (its own fields: the stored object has no unknown ones);
+    // a null deletes and is no unknown field.
+    let target = format!("{CMS}/strict?fieldValidation=Strict");
+    let patch = |body: &str| body.as_bytes().to_vec();
+    let r = send(
+        &c,
+        "PATCH",
+        &target,
+        "application/merge-patch+json",
+        patch(r#"{"data": {"c": "d"}, "metadata": {"labels": {"l": "v"}, "bogus2": {"x": 1}}}"#),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest");
+    let msg = r.1["message"].as_str().unwrap();
+    assert!(msg.contains(r#"unknown field "metadata.bogus2""#), "{msg}");
+    let r = send(
+        &c,
+        "PATCH",
+        &target,
+        "application/merge-patch+json",
+        patch(r#"{"data": {"c": "d"}, "bogus": null}"#),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(r.1["data"]["c"], "d");
     // kubectl's default (Strict) refuses the same manifest
     let out = s.with_stdin(
         &["apply", "-f", "-"],

@@ -82,6 +82,11 @@ fn a_silent_node_is_tainted_and_its_pods_are_evicted_and_replaced() {
         conds.contains("DisruptionTarget") && conds.contains("DeletionByTaintManager"),
         "{conds}"
     );
+    // The condition was added to the pod's others (the kubelet's stay).
+    assert!(
+        conds.contains("PodScheduled") && conds.contains("\"Ready\""),
+        "{conds}"
+    );
 
     // Heartbeats again: Ready, untainted.
     s.ok(&["annotate", "node", &victim_node, "sim.skiff.dev/heartbeat-"]);

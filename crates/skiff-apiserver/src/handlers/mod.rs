@@ -129,7 +129,7 @@ pub fn render_object(cx: &Cx, obj: Value) -> Value {
             t["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
             t
         }
-        Output::PartialMetadata(v) => partial(&obj, v),
+        Output::PartialMetadata(v) => into_partial(obj, v),
         _ => obj,
     }
 }
@@ -153,11 +153,25 @@ pub fn table<T: std::borrow::Borrow<Value>>(cx: &Cx, objects: &[T], list_meta: V
 
 /// PartialObjectMetadata of an object.
 pub fn partial(obj: &Value, version: &str) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": format!("meta.k8s.io/{version}"),
-        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-    })
+    partial_of(obj.get("metadata").cloned(), version)
+}
+
+/// [`partial`] of an object the caller is done with: its metadata is moved, not copied (a
+/// metadata-only list of every pod, as the garbage collector makes, copied each pod's
+/// metadata, managedFields included, twice).
+pub fn into_partial(mut obj: Value, version: &str) -> Value {
+    partial_of(obj.get_mut("metadata").map(Value::take), version)
+}
+
+fn partial_of(metadata: Option<Value>, version: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("kind".into(), "PartialObjectMetadata".into());
+    out.insert("apiVersion".into(), format!("meta.k8s.io/{version}").into());
+    out.insert(
+        "metadata".into(),
+        metadata.unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+    );
+    Value::Object(out)
 }
 
 /// Decodes an object request body (JSON, YAML or protobuf) with field validation per

@@ -1,12 +1,13 @@
 //! GET and LIST.
 
-use super::{partial, render_object, respond, table, Cx};
+use super::{into_partial, render_object, respond, table, Cx};
 use crate::negotiate::Output;
 use crate::rest::list::{list_object, ListOptions};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{json, Value};
 use skiff_api::ApiError;
+use std::sync::Arc;
 
 /// GET one object.
 pub async fn get(cx: &Cx) -> Result<Response, ApiError> {
@@ -59,11 +60,19 @@ pub async fn list(cx: &Cx) -> Result<Response, ApiError> {
             t
         }
         Output::PartialMetadata(v) => {
-            let items: Vec<Value> = page.items.iter().map(|o| partial(o, v)).collect();
-            let mut l = json!({"metadata": page.list_meta(), "items": items});
-            l["kind"] = json!("PartialObjectMetadataList");
-            l["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
-            l
+            let metadata = page.list_meta();
+            // The listed objects are this request's own copies: move their metadata out.
+            let items: Vec<Value> = page
+                .items
+                .into_iter()
+                .map(|o| into_partial(Arc::unwrap_or_clone(o), v))
+                .collect();
+            let mut l = serde_json::Map::new();
+            l.insert("metadata".into(), metadata);
+            l.insert("items".into(), Value::Array(items));
+            l.insert("kind".into(), "PartialObjectMetadataList".into());
+            l.insert("apiVersion".into(), format!("meta.k8s.io/{v}").into());
+            Value::Object(l)
         }
         _ => list_object(&cx.res, &page),
     };

@@ -470,12 +470,16 @@ impl ListPage {
 
 /// Wraps items into a `<Kind>List`.
 pub fn list_object(res: &ResourceInfo, page: &ListPage) -> Value {
-    json!({
-        "kind": res.list_kind,
-        "apiVersion": res.api_version(),
-        "metadata": page.list_meta(),
-        "items": page.items.iter().map(|i| (**i).clone()).collect::<Vec<_>>(),
-    })
+    // Built in place: `json!` would serialize the copied items into a second copy.
+    let mut out = serde_json::Map::new();
+    out.insert("kind".into(), res.list_kind.clone().into());
+    out.insert("apiVersion".into(), res.api_version().into());
+    out.insert("metadata".into(), page.list_meta());
+    out.insert(
+        "items".into(),
+        Value::Array(page.items.iter().map(|i| (**i).clone()).collect()),
+    );
+    Value::Object(out)
 }
 
 /// A `<Kind>List`'s JSON up to the opening of its `items` array.

@@ -377,17 +377,7 @@ fn removable(res: &ResourceInfo, obj: &Value) -> bool {
 fn carry_server_fields(res: &ResourceInfo, subresource: &str, old: &Value, new: &mut Value) {
     if subresource == "status" {
         // Only the status changes through /status (and metadata the server owns).
-        let status = new.get_mut("status").map(Value::take);
-        let mut merged = old.clone();
-        match status {
-            Some(s) => merged["status"] = s,
-            None => {
-                if let Some(o) = merged.as_object_mut() {
-                    o.remove("status");
-                }
-            }
-        }
-        *new = merged;
+        *new = status_write(old, std::mem::take(new));
         return;
     }
     // A binding sets spec.nodeName and the PodScheduled condition in one write.
@@ -442,6 +432,40 @@ fn carry_server_fields(res: &ResourceInfo, subresource: &str, old: &Value, new: 
     }
 }
 
+/// What a write through `/status` stores: `old` with `new`'s status (none if `new` has none).
+/// `new` is mostly `old` already (a patch applied to it, or a PUT sending it back), so the
+/// parts equal to `old`'s are moved from `new` and only the others copied from `old`: a status
+/// write does not copy the whole object.
+fn status_write(old: &Value, mut new: Value) -> Value {
+    let mut status = new.get_mut("status").map(Value::take);
+    let Some(old_map) = old.as_object() else {
+        let mut merged = old.clone();
+        if let Some(s) = status {
+            merged["status"] = s;
+        }
+        return merged;
+    };
+    let mut mine = match new {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let mut merged = serde_json::Map::new();
+    for (k, v) in old_map {
+        if k == "status" {
+            if let Some(s) = status.take() {
+                merged.insert(k.clone(), s);
+            }
+            continue;
+        }
+        let same = mine.get_mut(k).filter(|w| **w == *v).map(Value::take);
+        merged.insert(k.clone(), same.unwrap_or_else(|| v.clone()));
+    }
+    if let Some(s) = status {
+        merged.insert("status".into(), s);
+    }
+    Value::Object(merged)
+}
+
 /// Equal apart from resourceVersion and managedFields: a no-op write. Compares in place (this
 /// runs on every update; cloning both objects to strip the two fields was ~3% of the API
 /// server's CPU while binding pods).
@@ -470,8 +494,60 @@ fn same_object(old: &Value, new: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same_object;
-    use serde_json::json;
+    use super::{same_object, status_write};
+    use serde_json::{json, Value};
+
+    /// The plain definition: a copy of `old` with `new`'s status.
+    fn status_write_by_copy(old: &Value, new: &Value) -> Value {
+        let mut merged = old.clone();
+        match new.get("status") {
+            Some(s) => merged["status"] = s.clone(),
+            None => {
+                if let Some(o) = merged.as_object_mut() {
+                    o.shift_remove("status");
+                }
+            }
+        }
+        merged
+    }
+
+    #[test]
+    fn a_status_write_keeps_everything_but_the_status_from_the_stored_object() {
+        let old = json!({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": "p", "resourceVersion": "4", "labels": {"a": "b"}},
+                         "spec": {"nodeName": "n1"}, "status": {"phase": "Pending"}});
+        let cases = [
+            // A status patch: only the status differs.
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "p", "resourceVersion": "4", "labels": {"a": "b"}},
+                   "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}),
+            // Attempts to change the spec, labels and version through /status are dropped.
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "p", "resourceVersion": "9", "labels": {"x": "y"}},
+                   "spec": {"nodeName": "n2"}, "extra": 1, "status": {"phase": "Failed"}}),
+            // Keys in another order, and no status at all.
+            json!({"spec": {"nodeName": "n1"}, "kind": "Pod", "metadata": {"name": "p"}}),
+            json!({"status": {"phase": "Running"}}),
+            json!(null),
+        ];
+        for new in cases {
+            let want = status_write_by_copy(&old, &new);
+            let got = status_write(&old, new.clone());
+            assert_eq!(got, want, "{new}");
+            let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&got), keys(&want), "{new}");
+        }
+        // A stored object without a status gets the new one at the end.
+        let bare = json!({"metadata": {"name": "p"}, "spec": {}});
+        let got = status_write(
+            &bare,
+            json!({"metadata": {"name": "p"}, "status": {"phase": "Running"}}),
+        );
+        assert_eq!(
+            got,
+            json!({"metadata": {"name": "p"}, "spec": {}, "status": {"phase": "Running"}})
+        );
+    }
 
     #[test]
     fn a_write_is_a_no_op_when_only_the_version_and_managed_fields_differ() {
