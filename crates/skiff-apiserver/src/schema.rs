@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use skiff_api::{ApiError, FieldError, ResourceInfo};
 use skiff_patch::{Schema, TypeRef};
 use std::borrow::Cow;
+use std::fmt::Write;
 
 /// The type model of a resource: built-in from k8s-openapi, custom from the CRD schema.
 pub fn model(res: &ResourceInfo) -> Option<(Cow<'static, Schema>, TypeRef)> {
@@ -76,7 +77,7 @@ fn walk_unknown(schema: &Schema, t: TypeRef, v: &Value, path: &mut String, out: 
         (skiff_patch::Shape::List(l), Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let len = path.len();
-                path.push_str(&format!("[{i}]"));
+                let _ = write!(path, "[{i}]");
                 walk_unknown(schema, l.items, item, path, out);
                 path.truncate(len);
             }

@@ -69,12 +69,12 @@ pub struct ScoreTable {
 impl ScoreTable {
     /// The total of the node called `name`, if it was scored.
     pub fn node(&self, name: &str) -> Option<&NodeTotal> {
-        self.nodes.iter().find(|n| &*n.name == name)
+        self.position(name).map(|i| &self.nodes[i])
     }
 
     /// `(plugin, weighted score)` of the node called `name`, in profile order.
     pub fn plugin_scores(&self, name: &str) -> Vec<(&'static str, i64)> {
-        let Some(i) = self.nodes.iter().position(|n| &*n.name == name) else {
+        let Some(i) = self.position(name) else {
             return Vec::new();
         };
         let width = self.plugins.len();
@@ -83,6 +83,10 @@ impl ScoreTable {
             .copied()
             .zip(self.weighted[i * width..(i + 1) * width].iter().copied())
             .collect()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| &*n.name == name)
     }
 }
 
@@ -440,20 +444,15 @@ impl Profile {
                 score: 0,
             })
             .collect();
-        let plugins: Vec<&'static str> = self
+        let active: Vec<&(Arc<dyn Score>, i64)> = self
             .scores
             .iter()
-            .map(|(p, _)| p.name())
-            .filter(|name| !state.score_skipped(name))
+            .filter(|(p, _)| !state.score_skipped(p.name()))
             .collect();
-        let width = plugins.len();
+        let width = active.len();
         let mut weighted = vec![0; nodes.len() * width];
         let mut totals = vec![0; nodes.len()];
-        let mut column = 0;
-        for (p, weight) in &self.scores {
-            if state.score_skipped(p.name()) {
-                continue;
-            }
+        for (column, (p, weight)) in active.iter().enumerate() {
             for (n, slot) in nodes.iter().zip(scores.iter_mut()) {
                 slot.score = p.score(state, pod, n).map_err(|e| {
                     Status::error(format!(
@@ -487,10 +486,9 @@ impl Profile {
                 weighted[i * width + column] = w;
                 *total += w;
             }
-            column += 1;
         }
         Ok(ScoreTable {
-            plugins,
+            plugins: active.iter().map(|(p, _)| p.name()).collect(),
             nodes: scores
                 .into_iter()
                 .zip(totals)
