@@ -5,7 +5,9 @@
 //! from cache, like kube-apiserver's ConsistentListFromCache) and then read the mirror. Watches
 //! from a revision inside the recent-events window replay from memory and then follow live
 //! events; older revisions fall back to a watch on the store itself (which answers 410 when the
-//! history is compacted).
+//! history is compacted), and so does a watcher that falls behind the window. The window is
+//! therefore only a cache of recent history: it is bounded by events and by bytes, and its
+//! size trades memory for store reads, never correctness.
 
 use crate::list_snapshots::{Entries, ListSnapshots};
 use crate::rest::keys;
@@ -18,8 +20,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
-/// Events kept for replay.
+/// Events kept for replay, at most.
 pub const WINDOW: usize = 20_000;
+/// Bytes of stored objects the replay window keeps, at most: under a burst of writes this,
+/// not [`WINDOW`], is what bounds it (20,000 pod events are ~60 MB, most of them versions
+/// that have since been superseded and are held by nothing else).
+pub const WINDOW_BYTES: usize = 24 << 20;
 /// Decoded events kept for watchers following the live feed.
 const LIVE_FEED: usize = 1024;
 /// How long a list waits for the cache to reach a revision before giving up.
@@ -252,8 +258,28 @@ struct State {
     objects: BTreeMap<String, Raw>,
     revision: i64,
     window: VecDeque<Recorded>,
+    /// The sum of the window's values' lengths.
+    window_bytes: usize,
     /// Every event with a revision above this is in `window`.
     window_start: i64,
+}
+
+impl State {
+    /// Appends an event and drops the oldest ones beyond [`WINDOW`] or [`WINDOW_BYTES`] (the
+    /// newest event always stays).
+    fn record(&mut self, event: Recorded) {
+        self.window_bytes += event.value.len();
+        self.window.push_back(event);
+        while self.window.len() > 1
+            && (self.window.len() > WINDOW || self.window_bytes > WINDOW_BYTES)
+        {
+            let Some(old) = self.window.pop_front() else {
+                break;
+            };
+            self.window_bytes -= old.value.len();
+            self.window_start = old.revision;
+        }
+    }
 }
 
 /// The cache. Create with [`WatchCache::start`].
@@ -348,6 +374,7 @@ impl WatchCache {
             objects,
             revision: rev,
             window: VecDeque::new(),
+            window_bytes: 0,
             window_start: rev,
         };
         drop(st);
@@ -382,18 +409,13 @@ impl WatchCache {
                 }
                 st.revision = ce.revision;
                 let ce = Arc::new(ce);
-                st.window.push_back(Recorded {
+                st.record(Recorded {
                     key: ce.key.clone(),
                     change: ce.change,
                     revision: ce.revision,
                     value: ev.kv.value.clone(),
                     prev,
                 });
-                if st.window.len() > WINDOW {
-                    if let Some(old) = st.window.pop_front() {
-                        st.window_start = old.revision;
-                    }
-                }
                 let _ = self.events.send(ce);
             }
         }
@@ -407,7 +429,9 @@ impl WatchCache {
     pub fn compacted(&self, revision: i64) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
         while st.window.front().is_some_and(|e| e.revision < revision) {
-            st.window.pop_front();
+            if let Some(old) = st.window.pop_front() {
+                st.window_bytes -= old.value.len();
+            }
         }
         if st.window_start < revision - 1 {
             st.window_start = revision - 1;
@@ -528,8 +552,9 @@ impl WatchCache {
     }
 
     /// A stream of changes under `prefix` after revision `after`. A watcher that falls
-    /// behind the live feed catches up from the replay window instead of failing; only one
-    /// that falls behind the window too gets 410 Expired.
+    /// behind the live feed catches up from the replay window instead of failing, and one
+    /// that falls behind the window too goes on from the store's history; only history the
+    /// store has compacted away ends a watch with 410 Expired.
     pub async fn watch(
         self: &Arc<Self>,
         prefix: &str,
@@ -547,33 +572,35 @@ impl WatchCache {
                     prefix,
                     last: after,
                     replaying: true,
+                    from_store: None,
                     failed: false,
                 };
                 return Ok(futures::stream::unfold(follow, Follow::next).boxed());
             }
         }
-        let stream = self
-            .store
-            .watch(&prefix, after)
-            .await
-            .map_err(|e| match e {
-                skiff_store::StoreError::Compacted {
-                    requested,
-                    compacted,
-                } => ApiError::Expired(format!(
-                    "too old resource version: {requested} ({compacted})"
-                )),
-                e => ApiError::Unavailable(format!("storage is unavailable: {e}")),
-            })?;
+        self.store_watch(&prefix, after).await
+    }
+
+    /// A watch on the store itself, for history the replay window no longer holds.
+    async fn store_watch(
+        &self,
+        prefix: &str,
+        after: i64,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Item, ApiError>>, ApiError> {
+        let stream = self.store.watch(prefix, after).await.map_err(|e| match e {
+            skiff_store::StoreError::Compacted {
+                requested,
+                compacted,
+            } => ApiError::Expired(format!(
+                "too old resource version: {requested} ({compacted})"
+            )),
+            e => ApiError::Unavailable(format!("storage is unavailable: {e}")),
+        })?;
         Ok(stream
-            .filter_map(|r| async move {
-                match r {
-                    Ok(WatchItem::Event(ev)) => Some(Ok(Item::Event(Arc::new(convert(&ev))))),
-                    Ok(WatchItem::Progress(r)) => Some(Ok(Item::Progress(r))),
-                    Err(e) => Some(Err(ApiError::Unavailable(format!(
-                        "storage watch failed: {e}"
-                    )))),
-                }
+            .map(|r| match r {
+                Ok(WatchItem::Event(ev)) => Ok(Item::Event(Arc::new(convert(&ev)))),
+                Ok(WatchItem::Progress(r)) => Ok(Item::Progress(r)),
+                Err(e) => Err(ApiError::Unavailable(format!("storage watch failed: {e}"))),
             })
             .boxed())
     }
@@ -607,13 +634,16 @@ impl WatchCache {
 
 /// One watcher following the cache: the replay window first (from where the watch starts,
 /// or from where it fell behind the live feed), then the live feed; revisions only go
-/// forward, so an event seen both in the window and live is delivered once.
+/// forward, so an event seen both in the window and live is delivered once. A watcher the
+/// window has left behind follows a watch on the store from its last revision instead, to
+/// the end.
 struct Follow {
     cache: Arc<WatchCache>,
     rx: broadcast::Receiver<Arc<CachedEvent>>,
     prefix: String,
     last: i64,
     replaying: bool,
+    from_store: Option<futures::stream::BoxStream<'static, Result<Item, ApiError>>>,
     failed: bool,
 }
 
@@ -623,6 +653,11 @@ impl Follow {
             return None;
         }
         loop {
+            if let Some(stream) = self.from_store.as_mut() {
+                let item = stream.next().await?;
+                self.failed = item.is_err();
+                return Some((item, self));
+            }
             if self.replaying {
                 match self.cache.replay_next(&self.prefix, self.last) {
                     Replayed::Event(e) => {
@@ -634,13 +669,14 @@ impl Follow {
                         self.replaying = false;
                     }
                     Replayed::Expired => {
-                        self.failed = true;
-                        return Some((
-                            Err(ApiError::Expired(
-                                "the watch fell too far behind; re-establish it from its last resourceVersion".into(),
-                            )),
-                            self,
-                        ));
+                        match self.cache.store_watch(&self.prefix, self.last).await {
+                            Ok(stream) => self.from_store = Some(stream),
+                            Err(e) => {
+                                self.failed = true;
+                                return Some((Err(e), self));
+                            }
+                        }
+                        self.replaying = false;
                     }
                 }
                 continue;
@@ -713,14 +749,19 @@ mod tests {
         bytes::Bytes::from(format!(r#"{{"metadata":{{"name":"cm-{i}"}}}}"#))
     }
 
-    #[tokio::test]
-    async fn a_watcher_that_falls_behind_the_live_feed_catches_up_from_the_window() {
+    /// Starts a cache, opens a watch of config maps, then creates `n` of them without
+    /// consuming the watch; returns the cache, the watch and the revision it started from.
+    async fn watch_then_create(
+        n: usize,
+    ) -> (
+        Arc<WatchCache>,
+        futures::stream::BoxStream<'static, Result<Item, ApiError>>,
+        i64,
+    ) {
         let store: Arc<dyn Store> = Arc::new(MemStore::new());
         let cache = WatchCache::start(store.clone()).await.unwrap();
         let from = cache.revision();
-        let mut stream = cache.watch("/registry/configmaps/", from).await.unwrap();
-        // More events than the live feed holds, none consumed yet.
-        let n = 6_000;
+        let stream = cache.watch("/registry/configmaps/", from).await.unwrap();
         for i in 0..n {
             store
                 .create(&format!("/registry/configmaps/default/cm-{i}"), item(i))
@@ -728,16 +769,86 @@ mod tests {
                 .unwrap();
         }
         cache.wait_for(from + n as i64).await.unwrap();
+        (cache, stream, from)
+    }
+
+    /// Reads `n` events from `stream`: the config maps created in order, each revision the
+    /// one after the previous (none skipped or repeated); progress notes are skipped.
+    async fn expect_created(
+        stream: &mut futures::stream::BoxStream<'static, Result<Item, ApiError>>,
+        from: i64,
+        n: usize,
+    ) {
         let mut last = from;
-        for i in 0..n {
+        let mut i = 0;
+        while i < n {
             match stream.next().await {
                 Some(Ok(Item::Event(e))) => {
-                    assert!(e.revision > last, "revisions go forward");
+                    assert_eq!(
+                        e.revision,
+                        last + 1,
+                        "event {i}: no event skipped or repeated"
+                    );
                     last = e.revision;
                     assert_eq!(e.object().unwrap()["metadata"]["name"], format!("cm-{i}"));
+                    i += 1;
                 }
+                Some(Ok(Item::Progress(_))) => {}
                 other => panic!("event {i}: {other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_the_live_feed_catches_up_from_the_window() {
+        // More events than the live feed holds, none consumed yet.
+        let n = 6_000;
+        let (_cache, mut stream, from) = watch_then_create(n).await;
+        expect_created(&mut stream, from, n).await;
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_the_window_goes_on_from_the_store() {
+        // More events than the window holds, none consumed yet: the first ones are gone from
+        // memory by the time the watcher reads them.
+        let n = WINDOW + LIVE_FEED + 100;
+        let (cache, mut stream, from) = watch_then_create(n).await;
+        assert!(cache.state.read().unwrap().window_start > from + 1);
+        expect_created(&mut stream, from, n).await;
+    }
+
+    #[test]
+    fn the_window_keeps_at_most_its_byte_budget_and_always_the_newest_event() {
+        let mut st = State::default();
+        let big = bytes::Bytes::from(vec![b' '; WINDOW_BYTES / 4 + 1]);
+        for rev in 1..=10 {
+            st.record(Recorded {
+                key: "/registry/configmaps/default/a".into(),
+                change: Change::Modified,
+                revision: rev,
+                value: big.clone(),
+                prev: None,
+            });
+            assert!(st.window_bytes <= WINDOW_BYTES);
+            assert_eq!(
+                st.window_bytes,
+                st.window.iter().map(|e| e.value.len()).sum::<usize>()
+            );
+        }
+        // Three of these fit; the rest were dropped oldest first.
+        assert_eq!(st.window.len(), 3);
+        assert_eq!(st.window_start, 7);
+        assert_eq!(st.window.front().map(|e| e.revision), Some(8));
+        // One value over the whole budget still stays, alone.
+        let huge = bytes::Bytes::from(vec![b' '; WINDOW_BYTES + 1]);
+        st.record(Recorded {
+            key: "/registry/configmaps/default/b".into(),
+            change: Change::Added,
+            revision: 11,
+            value: huge,
+            prev: None,
+        });
+        assert_eq!(st.window.len(), 1);
+        assert_eq!(st.window_start, 10);
     }
 }

@@ -93,12 +93,32 @@ pub struct NodeInfo {
     /// Changes whenever the node's pods change (unique across all nodes and copies), so that
     /// plugins may remember per-node results between cycles (upstream `NodeInfo.Generation`).
     generation: u64,
+    /// See [`NodeInfo::pods_epoch`].
+    epoch: Epoch,
 }
 
 /// The next node generation.
 fn next_generation() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A [`NodeInfo::pods_epoch`]. Cloning one makes a new epoch: a copy of a node (a cycle's
+/// what-if with nominated pods, a preemption simulation) may append other pods than the
+/// original, so the two must not share results counted over a prefix of their pods.
+#[derive(Debug)]
+struct Epoch(u64);
+
+impl Epoch {
+    fn next() -> Self {
+        Epoch(next_generation())
+    }
+}
+
+impl Clone for Epoch {
+    fn clone(&self) -> Self {
+        Epoch::next()
+    }
 }
 
 impl NodeInfo {
@@ -121,12 +141,22 @@ impl NodeInfo {
             with_affinity: 0,
             with_required_anti_affinity: 0,
             generation: next_generation(),
+            epoch: Epoch::next(),
         }
     }
 
     /// Changes whenever the pods on the node change.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Changes only when the node's pods stop being the earlier pods plus pods appended
+    /// after them: on removing a pod, or replacing one with a pod that differs in namespace,
+    /// labels or being terminating (unique across all nodes and copies). While it stays the
+    /// same, what was counted over the first `n` pods still holds for them, so a plugin may
+    /// count only the pods added since (PodTopologySpread does, per selector).
+    pub fn pods_epoch(&self) -> u64 {
+        self.epoch.0
     }
 
     /// Whether a pod on the node has pod affinity or anti-affinity, so that the inter-pod
@@ -232,7 +262,49 @@ impl NodeInfo {
         }
         self.count_affinity(&pod, -1);
         self.generation = next_generation();
+        self.epoch = Epoch::next();
         Some(pod)
+    }
+
+    /// Replaces the pod with `new`'s key by `new` in place when both count the same for
+    /// label selectors (namespace, labels, terminating), keeping [`NodeInfo::pods_epoch`];
+    /// false (and no change) if the pod is not here or counts differently.
+    pub fn replace_pod(&mut self, new: Arc<PodInfo>) -> bool {
+        let key = new.key();
+        let Some(i) = self.pods.iter().position(|p| p.has_key(&key)) else {
+            return false;
+        };
+        let old = &self.pods[i];
+        if old.namespace != new.namespace
+            || old.labels != new.labels
+            || old.terminating() != new.terminating()
+        {
+            return false;
+        }
+        let old = std::mem::replace(&mut self.pods[i], new);
+        self.requested.sub(&old.requests);
+        self.requested.add(&self.pods[i].requests);
+        self.requested.scalar.retain(|_, v| *v != 0);
+        let nz = &mut self.non_zero_requested;
+        nz.milli_cpu = nz.milli_cpu.saturating_sub(old.non_zero_requests.milli_cpu);
+        nz.memory = nz.memory.saturating_sub(old.non_zero_requests.memory);
+        nz.milli_cpu = nz
+            .milli_cpu
+            .saturating_add(self.pods[i].non_zero_requests.milli_cpu);
+        nz.memory = nz
+            .memory
+            .saturating_add(self.pods[i].non_zero_requests.memory);
+        for p in &old.host_ports {
+            self.used_ports.remove(p);
+        }
+        let new = self.pods[i].clone();
+        for p in &new.host_ports {
+            self.used_ports.add(p);
+        }
+        self.count_affinity(&old, -1);
+        self.count_affinity(&new, 1);
+        self.generation = next_generation();
+        true
     }
 }
 
@@ -324,10 +396,13 @@ impl Snapshot {
         match self.index.get(info.name()) {
             Some(&i) => {
                 let pods = std::mem::take(&mut self.nodes[i].pods);
+                let epoch = self.nodes[i].epoch.0;
                 self.nodes[i] = info;
                 for p in pods {
                     self.nodes[i].add_pod(p);
                 }
+                // The same pods in the same order.
+                self.nodes[i].epoch = Epoch(epoch);
             }
             None => {
                 let name = info.name().to_string();
@@ -423,8 +498,28 @@ impl Snapshot {
             pod.metadata.namespace.as_deref().unwrap_or_default(),
             pod.metadata.name.as_deref().unwrap_or_default()
         );
-        self.remove_pod(&key);
-        self.insert_pod(pod);
+        if !self.replace_placed(&key, pod) {
+            self.remove_pod(&key);
+            self.insert_pod(pod);
+        }
+    }
+
+    /// The common update of a pod already on a node (its status, say): replaced in place
+    /// when it stays on that node and counts the same for selectors; false when it does not
+    /// apply.
+    fn replace_placed(&mut self, key: &str, pod: &Pod) -> bool {
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        let (Some(node), Some(located)) = (node, self.located.get(key)) else {
+            return false;
+        };
+        if node != located || is_terminal(pod) {
+            return false;
+        }
+        let Some(&i) = self.index.get(node) else {
+            return false;
+        };
+        let info = Arc::new(self.placed_pod_info(pod));
+        self.nodes[i].replace_pod(info)
     }
 
     /// Removes a pod by `namespace/name` wherever it is; false if it was not there.
@@ -725,5 +820,47 @@ mod tests {
         snap.set_pod(&pod("a").cpu("1").node("n1").build());
         snap.set_pod(&pod("a").cpu("1").node("n1").phase("Succeeded").build());
         assert_eq!(snap.get("n1").map(|n| n.pods().len()), Some(0));
+    }
+
+    #[test]
+    fn the_pods_epoch_changes_only_when_earlier_pods_stop_counting_the_same() {
+        let nodes = [node("n1").cpu("4").build(), node("n2").cpu("4").build()];
+        let web = |name: &str| pod(name).label("app", "web").cpu("1").node("n1");
+        let mut snap = Snapshot::new(&nodes, &[web("a").build()]);
+        let epoch = |s: &Snapshot| s.get("n1").unwrap().pods_epoch();
+        let generation = |s: &Snapshot| s.get("n1").unwrap().generation();
+        let (e0, g0) = (epoch(&snap), generation(&snap));
+        // Appending keeps the epoch; the generation moves on every change.
+        snap.set_pod(&web("b").build());
+        assert_eq!(epoch(&snap), e0);
+        assert_ne!(generation(&snap), g0);
+        // A status update in place keeps it too, and re-accounts the pod's requests.
+        let g1 = generation(&snap);
+        snap.set_pod(&web("a").phase("Running").cpu("2").build());
+        assert_eq!(epoch(&snap), e0);
+        assert_ne!(generation(&snap), g1);
+        assert_eq!(snap.get("n1").unwrap().requested.milli_cpu, 3000);
+        assert_eq!(snap.get("n1").unwrap().pods().len(), 2);
+        // So does a node update (the same pods in the same order).
+        snap.set_node(node("n1").cpu("8").label("x", "y").build());
+        assert_eq!(epoch(&snap), e0);
+        // A copy gets its own epoch.
+        assert_ne!(snap.get("n1").unwrap().clone().pods_epoch(), e0);
+        // Relabelling, terminating, moving and removing change it.
+        let mut last = e0;
+        let changes = [
+            web("a").label("app", "api").build(),
+            web("a").label("app", "api").terminating().build(),
+            pod("b").label("app", "web").cpu("1").node("n2").build(),
+        ];
+        for p in changes {
+            snap.set_pod(&p);
+            assert_ne!(epoch(&snap), last, "{:?}", p.metadata.name);
+            last = epoch(&snap);
+        }
+        assert!(snap.remove_pod("default/a"));
+        assert_ne!(epoch(&snap), last);
+        assert_eq!(snap.get("n1").unwrap().requested.milli_cpu, 0);
+        assert_eq!(snap.get("n2").unwrap().requested.milli_cpu, 1000);
     }
 }

@@ -28,12 +28,21 @@ pub struct PodTopologySpread {
     host_counts: HostCounts,
 }
 
-/// Matching pods per (node generation, selector and namespace): consecutive pods of one
-/// workload share a selector, and between their cycles only the nodes whose pods changed (and
-/// so got a new generation) need counting again. Scoring by hostname counts on every
-/// feasible node, which is otherwise the scheduler's largest cost on big clusters.
+/// Matching pods per (node pods epoch, selector and namespace), with how many of the node's
+/// pods were counted: while a node's [`NodeInfo::pods_epoch`] stays, its pods are the
+/// counted ones plus pods appended since, so a later cycle counts only those. Pods of many
+/// workloads are scheduled interleaved, so between two pods of one workload most nodes
+/// gained a pod of another; scoring by hostname counts on every feasible node, which is
+/// otherwise the scheduler's largest cost on big clusters.
 #[derive(Clone, Debug, Default)]
-struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, i64, BuildHostKeyHasher>>>);
+struct HostCounts(Arc<std::sync::Mutex<HashMap<HostKey, Counted, BuildHostKeyHasher>>>);
+
+/// A memo entry: `matching` of the node's first `pods` pods match.
+#[derive(Clone, Copy, Debug)]
+struct Counted {
+    pods: u32,
+    matching: u32,
+}
 
 /// Keys are already well-mixed 64-bit numbers (a generation and a SipHash fingerprint), so
 /// the memo hashes them with one multiply instead of SipHash: it is probed once per node.
@@ -56,12 +65,11 @@ impl std::hash::Hasher for HostKeyHasher {
 
 type BuildHostKeyHasher = std::hash::BuildHasherDefault<HostKeyHasher>;
 
-/// (node generation, selector fingerprint): generations are unique across nodes and change
-/// whenever a node's pods change, so a hit is always current.
+/// (node pods epoch, selector fingerprint): epochs are unique across nodes and copies.
 type HostKey = (u64, u64);
 
-/// Entries kept before the memo starts over (about nodes × workloads being scheduled).
-const HOST_COUNTS_LIMIT: usize = 200_000;
+/// Entries kept before the memo starts over (about nodes × workloads being scheduled; ~11 MB).
+const HOST_COUNTS_LIMIT: usize = 400_000;
 
 impl HostCounts {
     /// Upstream `countPodsMatchSelector` on each of `nodes`, through the memo (locked once),
@@ -76,15 +84,25 @@ impl HostCounts {
         let mut memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = HashMap::with_hasher(BuildHostKeyHasher::default());
         for node in nodes {
-            let key = (node.generation(), selector_id);
-            let n = match memo.get(&key) {
-                Some(n) => *n,
-                None => {
-                    let n = count_matching(node.pods(), selector, namespace);
+            let pods = node.pods();
+            let key = (node.pods_epoch(), selector_id);
+            let n = match memo.get_mut(&key) {
+                Some(c) if c.pods as usize <= pods.len() => {
+                    let added = count_matching(&pods[c.pods as usize..], selector, namespace);
+                    c.pods = pods.len() as u32;
+                    c.matching += added as u32;
+                    i64::from(c.matching)
+                }
+                _ => {
+                    let n = count_matching(pods, selector, namespace);
                     if memo.len() >= HOST_COUNTS_LIMIT {
                         memo.clear();
                     }
-                    memo.insert(key, n);
+                    let counted = Counted {
+                        pods: pods.len() as u32,
+                        matching: n as u32,
+                    };
+                    memo.insert(key, counted);
                     n
                 }
             };

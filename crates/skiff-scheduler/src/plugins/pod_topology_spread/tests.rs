@@ -259,4 +259,61 @@ fn remembered_hostname_counts_follow_pods_added_between_cycles() {
     assert!(after["a2"] > after["b1"], "{after:?}");
 }
 
+#[test]
+fn remembered_hostname_counts_follow_replaced_relabelled_terminating_and_removed_pods() {
+    let plugin = PodTopologySpread::default();
+    let incoming = owned_by_rs(pod("p").label("app", "web").build());
+    let workloads = || Workloads {
+        services: Vec::new(),
+        ..workloads()
+    };
+    let mut model = vec![owned_by_rs(web("w1", "a1")), owned_by_rs(web("w2", "b1"))];
+    let mut snap = Snapshot::new(&nodes(), &model).with_workloads(workloads());
+    // After each change, the long-lived plugin and snapshot score like a fresh plugin on a
+    // snapshot built from the resulting pods.
+    let check = |snap: &Snapshot, model: &[Pod], step: &str| {
+        let kept = score_all_in(&plugin, &incoming, snap);
+        let fresh_snap = Snapshot::new(&nodes(), model).with_workloads(workloads());
+        let fresh = score_all_in(&PodTopologySpread::default(), &incoming, &fresh_snap);
+        assert_eq!(kept, fresh, "after {step}");
+    };
+    check(&snap, &model, "the start");
+    let set = |snap: &mut Snapshot, model: &mut Vec<Pod>, p: Pod| {
+        model.retain(|m| m.metadata.name != p.metadata.name);
+        snap.set_pod(&p);
+        model.push(p);
+    };
+    // A status update (same labels) replaces in place.
+    let running = owned_by_rs(
+        pod("w2")
+            .label("app", "web")
+            .node("b1")
+            .phase("Running")
+            .build(),
+    );
+    set(&mut snap, &mut model, running);
+    check(&snap, &model, "a status update");
+    // Appended pods are counted on top of what was remembered.
+    for name in ["w3", "w4"] {
+        set(&mut snap, &mut model, owned_by_rs(web(name, "b1")));
+    }
+    check(&snap, &model, "two pods added to b1");
+    // A pod relabelled out of the selector, one that starts terminating, one removed.
+    let relabelled = owned_by_rs(pod("w3").label("app", "other").node("b1").build());
+    set(&mut snap, &mut model, relabelled);
+    check(&snap, &model, "a relabelled pod");
+    let terminating = owned_by_rs(
+        pod("w4")
+            .label("app", "web")
+            .node("b1")
+            .terminating()
+            .build(),
+    );
+    set(&mut snap, &mut model, terminating);
+    check(&snap, &model, "a terminating pod");
+    assert!(snap.remove_pod("default/w2"));
+    model.retain(|m| m.metadata.name.as_deref() != Some("w2"));
+    check(&snap, &model, "a removed pod");
+}
+
 use std::collections::HashMap;
