@@ -236,6 +236,13 @@ impl NodeInfo {
 
     /// Accounts a pod on this node (upstream `AddPodInfo`).
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.account(&pod);
+        self.generation = next_generation();
+        self.pods.push(pod);
+    }
+
+    /// Adds a pod's requests, host ports and affinity to the node's sums.
+    fn account(&mut self, pod: &PodInfo) {
         self.requested.add(&pod.requests);
         let nz = &mut self.non_zero_requested;
         nz.milli_cpu = nz.milli_cpu.saturating_add(pod.non_zero_requests.milli_cpu);
@@ -243,15 +250,11 @@ impl NodeInfo {
         for p in &pod.host_ports {
             self.used_ports.add(p);
         }
-        self.count_affinity(&pod, 1);
-        self.generation = next_generation();
-        self.pods.push(pod);
+        self.count_affinity(pod, 1);
     }
 
-    /// Removes a pod by `namespace/name`; returns it if it was there (upstream `RemovePod`).
-    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
-        let i = self.pods.iter().position(|p| p.has_key(key))?;
-        let pod = self.pods.swap_remove(i);
+    /// Takes a pod's requests, host ports and affinity out of the node's sums.
+    fn unaccount(&mut self, pod: &PodInfo) {
         self.requested.sub(&pod.requests);
         self.requested.scalar.retain(|_, v| *v != 0);
         let nz = &mut self.non_zero_requested;
@@ -260,7 +263,14 @@ impl NodeInfo {
         for p in &pod.host_ports {
             self.used_ports.remove(p);
         }
-        self.count_affinity(&pod, -1);
+        self.count_affinity(pod, -1);
+    }
+
+    /// Removes a pod by `namespace/name`; returns it if it was there (upstream `RemovePod`).
+    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
+        let i = self.pods.iter().position(|p| p.has_key(key))?;
+        let pod = self.pods.swap_remove(i);
+        self.unaccount(&pod);
         self.generation = next_generation();
         self.epoch = Epoch::next();
         Some(pod)
@@ -274,35 +284,16 @@ impl NodeInfo {
         let Some(i) = self.pods.iter().position(|p| p.has_key(&key)) else {
             return false;
         };
-        let old = &self.pods[i];
+        let old = Arc::clone(&self.pods[i]);
         if old.namespace != new.namespace
             || old.labels != new.labels
             || old.terminating() != new.terminating()
         {
             return false;
         }
-        let old = std::mem::replace(&mut self.pods[i], new);
-        self.requested.sub(&old.requests);
-        self.requested.add(&self.pods[i].requests);
-        self.requested.scalar.retain(|_, v| *v != 0);
-        let nz = &mut self.non_zero_requested;
-        nz.milli_cpu = nz.milli_cpu.saturating_sub(old.non_zero_requests.milli_cpu);
-        nz.memory = nz.memory.saturating_sub(old.non_zero_requests.memory);
-        nz.milli_cpu = nz
-            .milli_cpu
-            .saturating_add(self.pods[i].non_zero_requests.milli_cpu);
-        nz.memory = nz
-            .memory
-            .saturating_add(self.pods[i].non_zero_requests.memory);
-        for p in &old.host_ports {
-            self.used_ports.remove(p);
-        }
-        let new = self.pods[i].clone();
-        for p in &new.host_ports {
-            self.used_ports.add(p);
-        }
-        self.count_affinity(&old, -1);
-        self.count_affinity(&new, 1);
+        self.unaccount(&old);
+        self.account(&new);
+        self.pods[i] = new;
         self.generation = next_generation();
         true
     }
