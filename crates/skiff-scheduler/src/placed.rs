@@ -31,11 +31,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The [`PodInfo`] of a pod on a node, parsed from [`slim`] of it, keeping no containers: after
 /// parsing, nothing reads a placed pod's containers (a `Container` alone is 2 KB in memory).
+/// Nor its object's labels (parsed into [`PodInfo::labels`], which selectors, preemption's
+/// disruption budgets and the snapshot read), owners, tolerations, node selector or spread
+/// constraints: those are read only of the pod being scheduled. About 1 KB less per
+/// running pod (a `BTreeMap`'s first node alone is over 500 bytes).
 pub fn info(pod: &Pod, priority: i32) -> PodInfo {
     let mut info = PodInfo::with_priority(slim(pod), priority);
+    info.pod.metadata.labels = None;
+    info.pod.metadata.owner_references = None;
     if let Some(spec) = info.pod.spec.as_mut() {
         spec.containers = Vec::new();
         spec.init_containers = None;
+        spec.tolerations = None;
+        spec.node_selector = None;
+        spec.topology_spread_constraints = None;
     }
     info
 }
@@ -129,9 +138,15 @@ mod tests {
             .phase("Running")
             .start_time(100)
             .anti_affinity(&[("app", "web")], "kubernetes.io/hostname")
+            .toleration("dedicated", "Equal", "web", "NoSchedule")
+            .node_selector("disk", "ssd")
             .build();
         let (a, b) = (PodInfo::new(full.clone()), info(&full, 5));
-        assert!(b.pod.spec.as_ref().expect("spec").containers.is_empty());
+        let spec = b.pod.spec.as_ref().expect("spec");
+        assert!(spec.containers.is_empty());
+        assert!(spec.tolerations.is_none() && spec.node_selector.is_none());
+        // The labels live once, parsed.
+        assert!(b.pod.metadata.labels.is_none());
         assert_eq!(a.requests, b.requests);
         assert_eq!(a.non_zero_requests, b.non_zero_requests);
         assert_eq!(a.host_ports, b.host_ports);
