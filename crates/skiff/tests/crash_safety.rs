@@ -13,7 +13,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use skiff_store_etcd::testing::EtcdCluster;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,9 @@ use std::time::Duration;
 type Ledger = BTreeMap<String, (Option<u64>, Option<u64>)>;
 
 const WRITERS: usize = 4;
+
+/// Numbers the objects writers create, so that no name is created twice.
+static NEXT_NAME: AtomicU64 = AtomicU64::new(1);
 
 /// One writer: alternately creates a new object and bumps the sequence of one of its own,
 /// recording what the server acknowledged, until `stop` is set.
@@ -46,7 +49,11 @@ async fn writer(
                 .collect()
         };
         let (name, seq, create) = if step % 2 == 1 || existing.is_empty() {
-            (format!("w{id}-{step}"), 1, true)
+            // A name never used before, across cycles too: a create that reused an earlier
+            // cycle's name would fail as AlreadyExists and overwrite that object's pending
+            // write in the ledger, which then no longer says what may be stored.
+            let n = NEXT_NAME.fetch_add(1, Ordering::SeqCst);
+            (format!("w{id}-{n}"), 1, true)
         } else {
             let (n, a) = existing[(step as usize / 2) % existing.len()].clone();
             (n, a + 1, false)
