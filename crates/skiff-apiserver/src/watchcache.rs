@@ -273,12 +273,18 @@ impl State {
         while self.window.len() > 1
             && (self.window.len() > WINDOW || self.window_bytes > WINDOW_BYTES)
         {
-            let Some(old) = self.window.pop_front() else {
-                break;
-            };
-            self.window_bytes -= old.value.len();
-            self.window_start = old.revision;
+            match self.drop_oldest() {
+                Some(revision) => self.window_start = revision,
+                None => break,
+            }
         }
+    }
+
+    /// Drops the oldest event of the window; returns its revision.
+    fn drop_oldest(&mut self) -> Option<i64> {
+        let old = self.window.pop_front()?;
+        self.window_bytes -= old.value.len();
+        Some(old.revision)
     }
 }
 
@@ -429,9 +435,7 @@ impl WatchCache {
     pub fn compacted(&self, revision: i64) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
         while st.window.front().is_some_and(|e| e.revision < revision) {
-            if let Some(old) = st.window.pop_front() {
-                st.window_bytes -= old.value.len();
-            }
+            st.drop_oldest();
         }
         if st.window_start < revision - 1 {
             st.window_start = revision - 1;

@@ -276,12 +276,12 @@ impl NodeInfo {
         Some(pod)
     }
 
-    /// Replaces the pod with `new`'s key by `new` in place when both count the same for
-    /// label selectors (namespace, labels, terminating), keeping [`NodeInfo::pods_epoch`];
-    /// false (and no change) if the pod is not here or counts differently.
-    pub fn replace_pod(&mut self, new: Arc<PodInfo>) -> bool {
-        let key = new.key();
-        let Some(i) = self.pods.iter().position(|p| p.has_key(&key)) else {
+    /// Replaces the pod `key` (`namespace/name`, `new`'s) by `new` in place when both count
+    /// the same for label selectors (namespace, labels, terminating), keeping
+    /// [`NodeInfo::pods_epoch`]; false (and no change) if the pod is not here or counts
+    /// differently.
+    pub fn replace_pod(&mut self, key: &str, new: Arc<PodInfo>) -> bool {
+        let Some(i) = self.pods.iter().position(|p| p.has_key(key)) else {
             return false;
         };
         let old = Arc::clone(&self.pods[i]);
@@ -510,7 +510,7 @@ impl Snapshot {
             return false;
         };
         let info = Arc::new(self.placed_pod_info(pod));
-        self.nodes[i].replace_pod(info)
+        self.nodes[i].replace_pod(key, info)
     }
 
     /// Removes a pod by `namespace/name` wherever it is; false if it was not there.

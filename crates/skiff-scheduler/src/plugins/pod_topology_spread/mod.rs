@@ -72,8 +72,8 @@ type HostKey = (u64, u64);
 const HOST_COUNTS_LIMIT: usize = 400_000;
 
 impl HostCounts {
-    /// Upstream `countPodsMatchSelector` on each of `nodes`, through the memo (locked once),
-    /// by node generation.
+    /// Upstream `countPodsMatchSelector` on each of `nodes`, through the memo (locked once);
+    /// the counts are keyed by node generation, which is how Score finds its node.
     fn count_all<'a>(
         &self,
         nodes: impl Iterator<Item = &'a NodeInfo>,
