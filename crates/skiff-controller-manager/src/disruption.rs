@@ -5,9 +5,9 @@
 use crate::informers::{Caches, Informers};
 use crate::runtime::{run_workers, ObjectKey, Queue};
 use crate::workloads::write::{self, Involved};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
+use skiff_controllers::cached_pod::CachedPod;
 use skiff_controllers::disruption::{self, ControllerScale, Observed, Step};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ impl Controller {
 
 /// The scale of the controller a pod's controller reference leads to (a ReplicaSet's
 /// Deployment counts for the ReplicaSet), keyed by the reference's uid.
-fn scales(caches: &Caches, pods: &[Arc<Pod>]) -> BTreeMap<String, ControllerScale> {
+fn scales(caches: &Caches, pods: &[Arc<CachedPod>]) -> BTreeMap<String, ControllerScale> {
     let mut out = BTreeMap::new();
     for pod in pods {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();

@@ -9,12 +9,13 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ResourceQuota;
 use k8s_openapi::api::core::v1::{
-    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
+    Endpoints, Node, PersistentVolume, PersistentVolumeClaim, ReplicationController, Service,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
+use skiff_controllers::cached_pod::CachedPod;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -27,14 +28,14 @@ const UNREAD_CONDITIONS: [&str; 4] = [
     "PodReadyToStartContainers",
 ];
 
-/// What the pod cache keeps of a pod: everything but the volumes that name no storage
-/// (projected, configMap, secret, emptyDir…: no controller reads them; only claims and generic
-/// ephemeral volumes matter, to the local-path provisioner), the containers' volume mounts and
-/// the conditions in [`UNREAD_CONDITIONS`] (unless a Job owns the pod), with every list sized
-/// to its length. A pod's volumes are the largest part of its in-memory form (~3 KB per volume
-/// before its contents), and serde's growth leaves lists up to four times their length;
-/// without this a cached pod costs ~15 KB for ~3 KB of JSON.
-pub fn trim_pod(pod: &mut Pod) {
+/// What the pod cache keeps of a pod, beyond leaving out what a [`CachedPod`] has no field
+/// for: of the volumes only claims and generic ephemeral volumes (the local-path provisioner
+/// reads them; projected, configMap, secret, emptyDir… volumes are ~3 KB each in memory and no
+/// controller reads them), and of the conditions all but [`UNREAD_CONDITIONS`] (unless a Job
+/// owns the pod), with every list sized to its length (serde's growth leaves lists up to four
+/// times their length). A typed `Pod` of ~3 KB of JSON takes ~19 KB in memory, ~8 KB with
+/// these fields trimmed, and a trimmed `CachedPod` ~3.8 KB.
+pub fn trim_pod(pod: &mut CachedPod) {
     let of_job = pod
         .metadata
         .owner_references
@@ -42,13 +43,6 @@ pub fn trim_pod(pod: &mut Pod) {
         .flatten()
         .any(|o| o.kind == "Job" && o.api_version.starts_with("batch/"));
     if let Some(spec) = pod.spec.as_mut() {
-        for c in spec
-            .containers
-            .iter_mut()
-            .chain(spec.init_containers.iter_mut().flatten())
-        {
-            c.volume_mounts = None;
-        }
         if let Some(volumes) = spec.volumes.as_mut() {
             volumes.retain(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some());
         }
@@ -95,7 +89,7 @@ pub struct Informers {
     /// EndpointSlices.
     pub endpoint_slices: Arc<Informer<EndpointSlice>>,
     /// Pods.
-    pub pods: Arc<Informer<Pod>>,
+    pub pods: Arc<Informer<CachedPod>>,
     /// ReplicaSets.
     pub replica_sets: Arc<Informer<ReplicaSet>>,
     /// Deployments.
@@ -215,7 +209,7 @@ pub struct Caches {
     /// EndpointSlices.
     pub endpoint_slices: Arc<Cache<EndpointSlice>>,
     /// Pods.
-    pub pods: Arc<Cache<Pod>>,
+    pub pods: Arc<Cache<CachedPod>>,
     /// ReplicaSets.
     pub replica_sets: Arc<Cache<ReplicaSet>>,
     /// Deployments.
@@ -272,11 +266,11 @@ impl Informers {
 #[cfg(test)]
 mod tests {
     use super::trim_pod;
-    use k8s_openapi::api::core::v1::Pod;
+    use skiff_controllers::cached_pod::CachedPod;
 
     #[test]
     fn the_pod_cache_keeps_storage_volumes_and_sizes_lists_to_fit() {
-        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+        let mut pod: CachedPod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "p", "labels": {"app": "web"}},
             "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 80}],
                     "volumeMounts": [{"name": "token", "mountPath": "/var/run/secrets"}]}],
@@ -313,15 +307,15 @@ mod tests {
             .map(|c| c.type_.as_str())
             .collect();
         assert_eq!(kept, ["Ready", "DisruptionTarget"]);
-        assert!(spec.containers[0].volume_mounts.is_none());
         // Everything else is untouched.
         assert_eq!(pod.metadata, before.metadata);
         let mut want_status = before.status.clone().expect("status");
         want_status.conditions = status.conditions.clone();
         assert_eq!(status, &want_status);
-        let mut want_containers = before.spec.as_ref().expect("spec").containers.clone();
-        want_containers[0].volume_mounts = None;
-        assert_eq!(spec.containers, want_containers);
+        assert_eq!(
+            spec.containers,
+            before.spec.as_ref().expect("spec").containers
+        );
 
         // A Job's pod keeps every condition (its podFailurePolicy may name any).
         let mut of_job = before.clone();

@@ -5,9 +5,10 @@
 use crate::informers::{Caches, Informers};
 use crate::runtime::{run_workers, Change, Expectations, ObjectKey, Queue};
 use crate::workloads::write::{self, Written};
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, PostParams};
+use skiff_controllers::cached_pod::CachedPod;
 use skiff_controllers::ownership::Selector;
 use skiff_controllers::{endpoints, endpointslice};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ pub struct Controllers {
     slices: Arc<Queue<ObjectKey>>,
 }
 
-fn selects(svc: &Service, pod: &Pod) -> bool {
+fn selects(svc: &Service, pod: &CachedPod) -> bool {
     svc.spec
         .as_ref()
         .and_then(|s| s.selector.as_ref())
@@ -119,7 +120,7 @@ impl Controllers {
     }
 }
 
-fn pods_of(ctx: &Ctx, key: &ObjectKey, svc: Option<&Service>) -> Vec<Arc<Pod>> {
+fn pods_of(ctx: &Ctx, key: &ObjectKey, svc: Option<&Service>) -> Vec<Arc<CachedPod>> {
     match svc {
         Some(svc) => ctx
             .caches

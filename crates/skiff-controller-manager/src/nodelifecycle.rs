@@ -9,6 +9,7 @@ use crate::workloads::write::{self, Involved};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, Preconditions};
 use serde_json::json;
+use skiff_controllers::cached_pod::CachedPod;
 use skiff_controllers::nodelifecycle::{self, taint_eviction, Observed, Options, State, Step};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,7 +69,7 @@ impl Controller {
             last_check = std::time::Instant::now();
             let nodes = self.caches.nodes.list();
             let leases = self.caches.node_leases.list();
-            let pods: Vec<Arc<Pod>> = self
+            let pods: Vec<Arc<CachedPod>> = self
                 .caches
                 .pods
                 .list()
@@ -134,19 +135,13 @@ impl Controller {
                     else {
                         continue;
                     };
-                    let Some(status) = nodelifecycle::not_ready_status(&pod, now) else {
+                    let Some(ready) = nodelifecycle::not_ready_condition(&pod, now) else {
                         continue;
                     };
                     let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace);
                     // Only the Ready condition, merged by type (strategic merge): the cache
-                    // holds only the conditions controllers read, and the pod's others stay.
-                    let ready: Vec<_> = status
-                        .conditions
-                        .into_iter()
-                        .flatten()
-                        .filter(|c| c.type_ == "Ready")
-                        .collect();
-                    let patch = json!({"status": {"conditions": ready}});
+                    // holds only the fields controllers read, and the pod's others stay.
+                    let patch = json!({"status": {"conditions": [ready]}});
                     match api
                         .patch_status(&p.name, &write::pp(NAME), &Patch::Strategic(&patch))
                         .await

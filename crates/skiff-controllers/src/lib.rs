@@ -31,10 +31,10 @@
 //!
 //! ```no_run
 //! use k8s_openapi::api::apps::v1::ReplicaSet;
-//! use k8s_openapi::api::core::v1::Pod;
+//! use skiff_controllers::cached_pod::CachedPod;
 //! use skiff_controllers::replicaset::{plan, Observed, Step};
 //!
-//! fn sync(rs: &ReplicaSet, pods: &[Pod], now: skiff_controllers::Timestamp) {
+//! fn sync(rs: &ReplicaSet, pods: &[CachedPod], now: skiff_controllers::Timestamp) {
 //!     let obs = Observed { replica_set: rs, pods: pods.iter().collect(), related_pods: vec![], now };
 //!     for step in plan(&obs) {
 //!         match step {
@@ -47,6 +47,7 @@
 //! }
 //! ```
 
+pub mod cached_pod;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

@@ -4,7 +4,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::Timestamp;
@@ -26,7 +27,7 @@ pub const POD_DELETION_COST_ANNOTATION: &str = "controller.kubernetes.io/pod-del
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
 
 /// The pod's phase, empty when unset.
-pub fn phase(pod: &Pod) -> &str {
+pub fn phase(pod: &CachedPod) -> &str {
     pod.status
         .as_ref()
         .and_then(|s| s.phase.as_deref())
@@ -34,27 +35,27 @@ pub fn phase(pod: &Pod) -> &str {
 }
 
 /// Succeeded or Failed.
-pub fn is_terminal(pod: &Pod) -> bool {
+pub fn is_terminal(pod: &CachedPod) -> bool {
     matches!(phase(pod), PHASE_SUCCEEDED | PHASE_FAILED)
 }
 
 /// Upstream `controller.IsPodActive`: not terminal and not being deleted.
-pub fn is_active(pod: &Pod) -> bool {
+pub fn is_active(pod: &CachedPod) -> bool {
     !is_terminal(pod) && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// Upstream `controller.IsPodTerminating`: being deleted but not yet terminal.
-pub fn is_terminating(pod: &Pod) -> bool {
+pub fn is_terminating(pod: &CachedPod) -> bool {
     !is_terminal(pod) && pod.metadata.deletion_timestamp.is_some()
 }
 
 /// Upstream `podutil.IsPodReady`: the Ready condition is True.
-pub fn is_ready(pod: &Pod) -> bool {
+pub fn is_ready(pod: &CachedPod) -> bool {
     ready_condition(pod).is_some_and(|(status, _)| status == "True")
 }
 
 /// The Ready condition's status and last transition time.
-fn ready_condition(pod: &Pod) -> Option<(&str, Option<Timestamp>)> {
+fn ready_condition(pod: &CachedPod) -> Option<(&str, Option<Timestamp>)> {
     pod.status
         .as_ref()?
         .conditions
@@ -70,7 +71,7 @@ fn ready_condition(pod: &Pod) -> Option<(&str, Option<Timestamp>)> {
 }
 
 /// When a ready pod became ready (the Ready condition's last transition), if known.
-pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
+pub fn ready_since(pod: &CachedPod) -> Option<Timestamp> {
     match ready_condition(pod) {
         Some(("True", t)) => t,
         _ => None,
@@ -79,7 +80,7 @@ pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
 
 /// The Ready condition's last transition when it is False (the kubelet's mark of a pod
 /// turning terminal).
-pub fn not_ready_since(pod: &Pod) -> Option<Timestamp> {
+pub fn not_ready_since(pod: &CachedPod) -> Option<Timestamp> {
     match ready_condition(pod) {
         Some(("False", t)) => t,
         _ => None,
@@ -88,7 +89,7 @@ pub fn not_ready_since(pod: &Pod) -> Option<Timestamp> {
 
 /// Upstream `podutil.IsPodAvailable`: ready, and either `min_ready_seconds` is 0 or the pod
 /// has been ready for strictly longer than it.
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+pub fn is_available(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> bool {
     if !is_ready(pod) {
         return false;
     }
@@ -100,7 +101,11 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
 }
 
 /// Seconds until a ready pod becomes available, when it is ready but not yet available.
-pub fn seconds_until_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Option<i64> {
+pub fn seconds_until_available(
+    pod: &CachedPod,
+    min_ready_seconds: i32,
+    now: Timestamp,
+) -> Option<i64> {
     if !is_ready(pod) || is_available(pod, min_ready_seconds, now) {
         return None;
     }
@@ -115,12 +120,12 @@ pub fn nanos(t: Timestamp) -> i128 {
     t.as_nanosecond()
 }
 
-fn creation(pod: &Pod) -> Option<Timestamp> {
+fn creation(pod: &CachedPod) -> Option<Timestamp> {
     pod.metadata.creation_timestamp.as_ref().map(|t| t.0)
 }
 
 /// Upstream `podPhaseToOrdinal`: Pending < Unknown < Running (others rank with Pending).
-fn phase_ordinal(pod: &Pod) -> u8 {
+fn phase_ordinal(pod: &CachedPod) -> u8 {
     match phase(pod) {
         PHASE_UNKNOWN => 1,
         PHASE_RUNNING => 2,
@@ -128,7 +133,7 @@ fn phase_ordinal(pod: &Pod) -> u8 {
     }
 }
 
-fn node_name(pod: &Pod) -> &str {
+fn node_name(pod: &CachedPod) -> &str {
     pod.spec
         .as_ref()
         .and_then(|s| s.node_name.as_deref())
@@ -137,7 +142,7 @@ fn node_name(pod: &Pod) -> &str {
 
 /// Upstream `maxContainerRestarts`: the highest restart count of regular containers and of
 /// sidecars (restartable init containers).
-fn max_restarts(pod: &Pod) -> (i32, i32) {
+fn max_restarts(pod: &CachedPod) -> (i32, i32) {
     let Some(status) = pod.status.as_ref() else {
         return (0, 0);
     };
@@ -212,7 +217,7 @@ fn time_order(
     }
 }
 
-fn deletion_cost(pod: &Pod) -> i32 {
+fn deletion_cost(pod: &CachedPod) -> i32 {
     pod.metadata
         .annotations
         .as_ref()
@@ -221,18 +226,18 @@ fn deletion_cost(pod: &Pod) -> i32 {
         .unwrap_or(0)
 }
 
-fn uid(pod: &Pod) -> &str {
+fn uid(pod: &CachedPod) -> &str {
     pod.metadata.uid.as_deref().unwrap_or_default()
 }
 
-fn name(pod: &Pod) -> &str {
+fn name(pod: &CachedPod) -> &str {
     pod.metadata.name.as_deref().unwrap_or_default()
 }
 
 /// Upstream `controller.ActivePods.Less`: which pod to delete first. Unassigned before
 /// assigned, Pending < Unknown < Running, not ready before ready, ready for less time first,
 /// more restarts first, newer first. Ties fall back to the name so the order is total.
-pub fn active_pods_order(a: &Pod, b: &Pod) -> Ordering {
+pub fn active_pods_order(a: &CachedPod, b: &CachedPod) -> Ordering {
     let (na, nb) = (node_name(a), node_name(b));
     if na != nb && (na.is_empty() || nb.is_empty()) {
         return if na.is_empty() {
@@ -262,21 +267,21 @@ pub fn active_pods_order(a: &Pod, b: &Pod) -> Ordering {
         .then_with(|| name(a).cmp(name(b)))
 }
 
-fn restarts_order(a: &Pod, b: &Pod) -> Ordering {
+fn restarts_order(a: &CachedPod, b: &CachedPod) -> Ordering {
     let (ra, sa) = max_restarts(a);
     let (rb, sb) = max_restarts(b);
     rb.cmp(&ra).then(sb.cmp(&sa))
 }
 
 /// Sorts pods in upstream `ActivePods` order (the first ones are deleted first).
-pub fn sort_active_pods(pods: &mut [&Pod]) {
+pub fn sort_active_pods(pods: &mut [&CachedPod]) {
     pods.sort_by(|a, b| active_pods_order(a, b));
 }
 
 /// Upstream `ActivePodsWithRanks.Less` where a pod's rank is the number of active related pods
 /// on its node: unassigned first, then phase, readiness, lower deletion cost, doubled-up nodes
 /// first, shorter ready time, more restarts, newer (logarithmic buckets with `now`), uid.
-fn ranked_order(a: (&Pod, usize), b: (&Pod, usize), now: Timestamp) -> Ordering {
+fn ranked_order(a: (&CachedPod, usize), b: (&CachedPod, usize), now: Timestamp) -> Ordering {
     let ((pa, ra), (pb, rb)) = (a, b);
     let (na, nb) = (node_name(pa), node_name(pb));
     if na != nb && (na.is_empty() || nb.is_empty()) {
@@ -315,16 +320,16 @@ fn ranked_order(a: (&Pod, usize), b: (&Pod, usize), now: Timestamp) -> Ordering 
 /// `ActivePodsWithRanks` with ranks from `related` (active pods of the same owner family on
 /// the same node).
 pub fn pods_to_delete<'a>(
-    pods: &[&'a Pod],
-    related: &[&Pod],
+    pods: &[&'a CachedPod],
+    related: &[&CachedPod],
     count: usize,
     now: Timestamp,
-) -> Vec<&'a Pod> {
+) -> Vec<&'a CachedPod> {
     let mut on_node: BTreeMap<&str, usize> = BTreeMap::new();
     for p in related.iter().filter(|p| is_active(p)) {
         *on_node.entry(node_name(p)).or_default() += 1;
     }
-    let mut ranked: Vec<(&Pod, usize)> = pods
+    let mut ranked: Vec<(&CachedPod, usize)> = pods
         .iter()
         .map(|p| (*p, on_node.get(node_name(p)).copied().unwrap_or(0)))
         .collect();

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::cached_pod::{CachedContainerStatus, CachedPod, CachedPodSpec, CachedPodStatus};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodCondition,
-    PodSpec, PodStatus, PodTemplateSpec,
+    Container, ContainerState, ContainerStateTerminated, PodCondition, PodSpec, PodTemplateSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
@@ -65,16 +65,16 @@ fn meta(name: &str) -> ObjectMeta {
 
 // ---------------------------------------------------------------- pods
 
-pub struct PodBuilder(Pod);
+pub struct PodBuilder(CachedPod);
 
 pub fn pod(name: &str) -> PodBuilder {
-    PodBuilder(Pod {
+    PodBuilder(CachedPod {
         metadata: ObjectMeta {
             creation_timestamp: Some(Time(t(1))),
             ..meta(name)
         },
-        spec: Some(PodSpec::default()),
-        status: Some(PodStatus {
+        spec: Some(CachedPodSpec::default()),
+        status: Some(CachedPodStatus {
             phase: Some("Pending".into()),
             ..Default::default()
         }),
@@ -173,7 +173,7 @@ impl PodBuilder {
     }
     pub fn restarts(mut self, n: i32) -> Self {
         let st = self.0.status.get_or_insert_with(Default::default);
-        st.container_statuses = Some(vec![ContainerStatus {
+        st.container_statuses = Some(vec![CachedContainerStatus {
             name: "main".into(),
             restart_count: n,
             ..Default::default()
@@ -183,7 +183,7 @@ impl PodBuilder {
     /// The main container terminated with `code`, finishing at `at`.
     pub fn exit_code(mut self, code: i32, at: Timestamp) -> Self {
         let st = self.0.status.get_or_insert_with(Default::default);
-        st.container_statuses = Some(vec![ContainerStatus {
+        st.container_statuses = Some(vec![CachedContainerStatus {
             name: "main".into(),
             state: Some(ContainerState {
                 terminated: Some(ContainerStateTerminated {
@@ -213,7 +213,7 @@ impl PodBuilder {
             .push(f.into());
         self
     }
-    pub fn build(self) -> Pod {
+    pub fn build(self) -> CachedPod {
         self.0
     }
 }

@@ -7,10 +7,10 @@ use crate::rest::delete::DeleteOptions;
 use crate::rest::target;
 use axum::response::Response;
 use http::StatusCode;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde_json::{json, Value};
 use skiff_api::ApiError;
+use skiff_controllers::cached_pod::CachedPod;
 use skiff_controllers::disruption::eviction::{self, Decision, EvictionDenied};
 
 /// Attempts before giving up on concurrent budget updates.
@@ -54,7 +54,7 @@ pub async fn evict(cx: &Cx) -> Result<Response, ApiError> {
         .ok_or_else(|| ApiError::Internal("poddisruptionbudgets are not served".into()))?;
     for _ in 0..RETRIES {
         let (kv, pod_json) = st.get_kv(&cx.res, ns, &cx.info.name).await?;
-        let pod: Pod = typed(&pod_json)?;
+        let pod: CachedPod = typed(&pod_json)?;
         let pdbs: Vec<PodDisruptionBudget> = st
             .list_all(&pdb_res, ns, &Default::default())
             .await?

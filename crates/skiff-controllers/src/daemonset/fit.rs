@@ -2,6 +2,7 @@
 //! nodeSelector and required node affinity, and taints against the pod's tolerations plus
 //! the tolerations every daemon pod gets.
 
+use crate::cached_pod::CachedPodSpec;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -190,7 +191,7 @@ pub fn pin_to_node(spec: &mut PodSpec, node: &str) {
 }
 
 /// Upstream `GetTargetNodeName`: `spec.nodeName`, else the node the affinity pins it to.
-pub fn target_node(spec: &PodSpec) -> Option<String> {
+pub fn target_node(spec: &CachedPodSpec) -> Option<String> {
     if let Some(n) = spec.node_name.as_ref().filter(|n| !n.is_empty()) {
         return Some(n.clone());
     }

@@ -12,8 +12,9 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
-use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Node, PodTemplateSpec};
 
 use crate::event::Event;
 use crate::ownership::{self, Selector};
@@ -36,7 +37,7 @@ pub struct Observed<'a> {
     /// Every node of the cluster.
     pub nodes: Vec<&'a Node>,
     /// Pods of its namespace.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// ControllerRevisions of its namespace.
     pub revisions: Vec<&'a ControllerRevision>,
     /// The time of this sync.
@@ -73,7 +74,7 @@ pub(crate) struct Sync<'a> {
     pub(crate) ds: &'a DaemonSet,
     pub(crate) nodes: Vec<&'a Node>,
     /// Our live pods per target node name (pods being deleted included).
-    pub(crate) by_node: BTreeMap<String, Vec<&'a Pod>>,
+    pub(crate) by_node: BTreeMap<String, Vec<&'a CachedPod>>,
     /// The template with daemon tolerations, for scheduling decisions.
     pub(crate) sched_spec: k8s_openapi::api::core::v1::PodSpec,
     /// The current revision's hash (`controller-revision-hash` on up-to-date pods).
@@ -91,7 +92,7 @@ impl Sync<'_> {
     }
 
     /// Upstream `IsPodUpdated`: the pod carries the current hash (or template generation).
-    pub(crate) fn is_updated(&self, p: &Pod) -> bool {
+    pub(crate) fn is_updated(&self, p: &CachedPod) -> bool {
         let labels = p.metadata.labels.as_ref();
         let gen = self
             .ds
@@ -133,8 +134,8 @@ impl Sync<'_> {
     }
 }
 
-fn by_age(a: &&Pod, b: &&Pod) -> std::cmp::Ordering {
-    let t = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+fn by_age(a: &&CachedPod, b: &&CachedPod) -> std::cmp::Ordering {
+    let t = |p: &CachedPod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
     t(a).cmp(&t(b))
         .then_with(|| a.metadata.name.cmp(&b.metadata.name))
 }
@@ -191,7 +192,7 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Step> {
         .and_then(|l| l.get(REVISION_LABEL).cloned())
         .unwrap_or_default();
 
-    let mut by_node: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
+    let mut by_node: BTreeMap<String, Vec<&CachedPod>> = BTreeMap::new();
     for p in &claim.claimed {
         if let Some(n) = p.spec.as_ref().and_then(fit::target_node) {
             by_node.entry(n).or_default().push(p);
@@ -314,7 +315,7 @@ fn manage(s: &Sync<'_>) -> (Vec<String>, Vec<String>, Vec<Event>) {
             continue;
         }
         if should_continue {
-            let mut running: Vec<&Pod> = Vec::new();
+            let mut running: Vec<&CachedPod> = Vec::new();
             for p in daemon_pods
                 .iter()
                 .copied()
@@ -348,7 +349,8 @@ fn manage(s: &Sync<'_>) -> (Vec<String>, Vec<String>, Vec<Event>) {
                 );
                 continue;
             }
-            let (mut oldest_new, mut oldest_old): (Option<&Pod>, Option<&Pod>) = (None, None);
+            let (mut oldest_new, mut oldest_old): (Option<&CachedPod>, Option<&CachedPod>) =
+                (None, None);
             for p in running {
                 let slot = if s.is_updated(p) {
                     &mut oldest_new
@@ -414,7 +416,7 @@ impl Sync<'_> {
         for node in &self.nodes {
             let name = node.metadata.name.clone().unwrap_or_default();
             let (should_run, _) = self.should_run(node);
-            let live: Vec<&Pod> = self
+            let live: Vec<&CachedPod> = self
                 .by_node
                 .get(&name)
                 .into_iter()

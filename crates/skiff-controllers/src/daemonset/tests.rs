@@ -1,9 +1,10 @@
 //! DaemonSet planner tests: single syncs and a rolling-update simulation.
 
 use super::*;
+use crate::cached_pod::CachedPodSpec;
 use crate::testing::*;
 use k8s_openapi::api::apps::v1::{DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet};
-use k8s_openapi::api::core::v1::{NodeSpec, PodCondition, PodStatus, Taint};
+use k8s_openapi::api::core::v1::{NodeSpec, Pod, PodCondition, PodStatus, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -58,7 +59,7 @@ fn creates(steps: &[Step]) -> Vec<String> {
         .flat_map(|s| match s {
             Step::CreatePods(v) => v
                 .iter()
-                .filter_map(|p| p.spec.as_ref().and_then(fit::target_node))
+                .filter_map(|p| fit::target_node(&CachedPodSpec::from(p.spec.clone()?)))
                 .collect(),
             _ => Vec::new(),
         })
@@ -76,7 +77,7 @@ fn deletes(steps: &[Step]) -> Vec<String> {
 }
 
 /// A daemon pod of `d` on `node`, ready since t(1).
-fn daemon_pod(d: &DaemonSet, name: &str, node_name: &str, hash: &str) -> Pod {
+fn daemon_pod(d: &DaemonSet, name: &str, node_name: &str, hash: &str) -> CachedPod {
     let mut p = pod(name)
         .label("app", d.metadata.name.as_deref().unwrap())
         .label(REVISION_LABEL, hash)
@@ -92,7 +93,7 @@ fn daemon_pod(d: &DaemonSet, name: &str, node_name: &str, hash: &str) -> Pod {
     p
 }
 
-fn observe<'a>(d: &'a DaemonSet, nodes: &'a [Node], pods: &'a [Pod]) -> Observed<'a> {
+fn observe<'a>(d: &'a DaemonSet, nodes: &'a [Node], pods: &'a [CachedPod]) -> Observed<'a> {
     Observed {
         daemon_set: d,
         nodes: nodes.iter().collect(),
@@ -233,10 +234,11 @@ impl World {
                 }]);
             }
         }
+        let cached: Vec<CachedPod> = self.pods.iter().map(CachedPod::from).collect();
         let steps = plan(&Observed {
             daemon_set: &self.d,
             nodes: self.nodes.iter().collect(),
-            pods: self.pods.iter().collect(),
+            pods: cached.iter().collect(),
             revisions: self.revisions.iter().collect(),
             now,
         });
@@ -252,7 +254,7 @@ impl World {
                         self.uid += 1;
                         let m = tpl.metadata.clone().unwrap();
                         let mut spec = tpl.spec.clone().unwrap();
-                        spec.node_name = fit::target_node(&spec);
+                        spec.node_name = fit::target_node(&CachedPodSpec::from(spec.clone()));
                         self.pods.push(Pod {
                             metadata: ObjectMeta {
                                 name: Some(format!("agent-{}", self.uid)),
@@ -283,7 +285,7 @@ impl World {
         let mut nodes: Vec<String> = self
             .pods
             .iter()
-            .filter(|p| crate::pods::is_available(p, 0, t(self.now)))
+            .filter(|p| crate::pods::is_available(&CachedPod::from(*p), 0, t(self.now)))
             .filter_map(|p| p.spec.as_ref()?.node_name.clone())
             .collect();
         nodes.sort();

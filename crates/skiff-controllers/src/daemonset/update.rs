@@ -2,7 +2,7 @@
 //! maxUnavailable and let `manage` recreate them; with surge, start new pods next to old ones
 //! within maxSurge and delete the old ones once the new are available.
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 
 use super::Sync;
 use crate::deployment::util::value_from_int_or_percent;
@@ -43,8 +43,8 @@ impl Sync<'_> {
     /// Upstream `findUpdatedPodsOnNode`: at most one new and one old live pod, else `None`.
     fn updated_on_node<'p>(
         &self,
-        pods_on: &[&'p Pod],
-    ) -> Option<(Option<&'p Pod>, Option<&'p Pod>)> {
+        pods_on: &[&'p CachedPod],
+    ) -> Option<(Option<&'p CachedPod>, Option<&'p CachedPod>)> {
         let (mut new, mut old) = (None, None);
         for &p in pods_on
             .iter()
@@ -67,8 +67,8 @@ impl Sync<'_> {
     pub(crate) fn rolling_update(&self) -> (Vec<String>, Vec<String>) {
         let (max_surge, max_unavailable) = self.max_surge_unavailable();
         let min_ready = self.min_ready();
-        let avail = |p: &Pod| pods::is_available(p, min_ready, self.now);
-        let name = |p: &Pod| p.metadata.name.clone().unwrap_or_default();
+        let avail = |p: &CachedPod| pods::is_available(p, min_ready, self.now);
+        let name = |p: &CachedPod| p.metadata.name.clone().unwrap_or_default();
         if max_surge == 0 {
             let mut unavailable = 0;
             let mut replace = Vec::new();

@@ -20,8 +20,8 @@ mod tests;
 
 use std::time::Duration;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 
 use crate::event::Event;
@@ -40,7 +40,7 @@ pub struct Observed<'a> {
     /// name collision of the new ReplicaSet is seen).
     pub replica_sets: Vec<&'a ReplicaSet>,
     /// Pods of its namespace (Recreate waits until the old ReplicaSets' pods are gone).
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// The time of this sync.
     pub now: Timestamp,
 }

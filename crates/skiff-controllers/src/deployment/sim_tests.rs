@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -16,7 +17,9 @@ use crate::Timestamp;
 struct World {
     d: Deployment,
     rss: Vec<ReplicaSet>,
-    pods: Vec<Pod>,
+    pods: Vec<CachedPod>,
+    /// The image of each pod's first container, by pod name (the cached pods keep none).
+    images: BTreeMap<String, String>,
     now: i64,
     uid: u64,
 }
@@ -27,6 +30,7 @@ impl World {
             d,
             rss: Vec::new(),
             pods: Vec::new(),
+            images: BTreeMap::new(),
             now: 100,
             uid: 0,
         }
@@ -116,7 +120,7 @@ impl World {
                         for _ in 0..count {
                             let uid = self.next_uid();
                             let m = template.metadata.clone().unwrap_or_default();
-                            self.pods.push(Pod {
+                            let pod = Pod {
                                 metadata: ObjectMeta {
                                     name: Some(format!(
                                         "{}{uid}",
@@ -132,7 +136,13 @@ impl World {
                                     phase: Some("Pending".into()),
                                     ..Default::default()
                                 }),
-                            });
+                            };
+                            let name = pod.metadata.name.clone().unwrap_or_default();
+                            let image = pod.spec.as_ref().and_then(|s| s.containers.first());
+                            if let Some(image) = image.and_then(|c| c.image.clone()) {
+                                self.images.insert(name, image);
+                            }
+                            self.pods.push(CachedPod::from(pod));
                         }
                         changed = true;
                     }
@@ -236,7 +246,7 @@ impl World {
         let mut v: Vec<String> = self
             .pods
             .iter()
-            .filter_map(|p| p.spec.as_ref()?.containers.first()?.image.clone())
+            .filter_map(|p| self.images.get(p.metadata.name.as_ref()?).cloned())
             .collect();
         v.sort();
         v.dedup();

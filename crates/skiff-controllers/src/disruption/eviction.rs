@@ -5,11 +5,11 @@
 //! # Example
 //!
 //! ```no_run
-//! use k8s_openapi::api::core::v1::Pod;
+//! use skiff_controllers::cached_pod::CachedPod;
 //! use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 //! use skiff_controllers::disruption::eviction::{decide, Decision};
 //!
-//! fn evict(pod: &Pod, pdbs: &[PodDisruptionBudget], now: skiff_controllers::Timestamp) {
+//! fn evict(pod: &CachedPod, pdbs: &[PodDisruptionBudget], now: skiff_controllers::Timestamp) {
 //!     let pdbs: Vec<&PodDisruptionBudget> = pdbs.iter().collect();
 //!     match decide(pod, &pdbs, now) {
 //!         Decision::Delete { .. } => { /* delete the pod */ }
@@ -22,7 +22,7 @@
 //! }
 //! ```
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -110,7 +110,7 @@ fn forbidden(pdb_name: &str, why: &str) -> EvictionDenied {
 /// Upstream `getPodDisruptionBudgets`: the budgets of the pod's namespace whose selector
 /// selects it (an empty selector selects every pod, a null or invalid one none).
 pub fn matching_pdbs<'a>(
-    pod: &Pod,
+    pod: &CachedPod,
     pdbs: &[&'a PodDisruptionBudget],
 ) -> Vec<&'a PodDisruptionBudget> {
     pdbs.iter()
@@ -121,7 +121,7 @@ pub fn matching_pdbs<'a>(
 
 /// Upstream `canIgnorePDB`: terminal, pending and already-deleting pods are deleted without
 /// consulting budgets.
-pub fn can_ignore_pdb(pod: &Pod) -> bool {
+pub fn can_ignore_pdb(pod: &CachedPod) -> bool {
     matches!(
         pods::phase(pod),
         pods::PHASE_SUCCEEDED | pods::PHASE_FAILED | pods::PHASE_PENDING
@@ -131,7 +131,7 @@ pub fn can_ignore_pdb(pod: &Pod) -> bool {
 /// Upstream `shouldEnforceResourceVersion`: when a pod is deleted without decrementing a
 /// budget, the delete carries the pod's resourceVersion as precondition unless the pod is
 /// terminal or already deleting (so it cannot turn ready in between).
-pub fn should_enforce_resource_version(pod: &Pod) -> bool {
+pub fn should_enforce_resource_version(pod: &CachedPod) -> bool {
     !pods::is_terminal(pod) && pod.metadata.deletion_timestamp.is_none()
 }
 
@@ -205,7 +205,11 @@ pub enum Decision<'a> {
 /// go at once; a pod no budget covers goes; a pod that is not Ready goes without consuming the
 /// budget when the policy is `AlwaysAllow`, or (`IfHealthyBudget`, the default) while
 /// `currentHealthy >= desiredHealthy > 0`; otherwise the budget must allow a disruption.
-pub fn decide<'a>(pod: &Pod, pdbs: &[&'a PodDisruptionBudget], now: Timestamp) -> Decision<'a> {
+pub fn decide<'a>(
+    pod: &CachedPod,
+    pdbs: &[&'a PodDisruptionBudget],
+    now: Timestamp,
+) -> Decision<'a> {
     if can_ignore_pdb(pod) {
         return Decision::Delete {
             enforce_resource_version: should_enforce_resource_version(pod),

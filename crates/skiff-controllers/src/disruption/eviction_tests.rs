@@ -8,8 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use super::eviction::*;
 use super::tests::{condition, pdb, web};
 use super::INSUFFICIENT_PODS;
+use crate::cached_pod::CachedPod;
 use crate::testing::{pod, t};
-use k8s_openapi::api::core::v1::Pod;
 
 fn with_status(
     mut p: PodDisruptionBudget,
@@ -198,7 +198,7 @@ fn matching_pdbs_use_the_pods_namespace_and_labels() {
     elsewhere.metadata.namespace = Some("other".into());
     let web_pdb = pdb("web");
     let all = [&everything, &nothing, &elsewhere, &web_pdb];
-    let names = |p: &Pod| {
+    let names = |p: &CachedPod| {
         matching_pdbs(p, &all)
             .iter()
             .map(|b| b.metadata.name.clone().unwrap())

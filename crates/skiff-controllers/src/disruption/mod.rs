@@ -6,11 +6,11 @@
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
-//! use k8s_openapi::api::core::v1::Pod;
+//! use skiff_controllers::cached_pod::CachedPod;
 //! use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 //! use skiff_controllers::disruption::{plan, ControllerScale, Observed, Step};
 //!
-//! fn sync(pdb: &PodDisruptionBudget, pods: &[Pod], now: skiff_controllers::Timestamp) {
+//! fn sync(pdb: &PodDisruptionBudget, pods: &[CachedPod], now: skiff_controllers::Timestamp) {
 //!     // The driver resolves each pod's controller (Deployment through its ReplicaSet, …).
 //!     let mut controllers = BTreeMap::new();
 //!     controllers.insert("rs-uid".to_string(), ControllerScale { uid: "deploy-uid".into(), replicas: 3 });
@@ -36,7 +36,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 
 use crate::event::Event;
@@ -68,7 +68,7 @@ pub struct Observed<'a> {
     /// The budget being reconciled.
     pub pdb: &'a PodDisruptionBudget,
     /// Pods of its namespace (the planner applies the budget's selector).
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// Keyed by the uid in a pod's controller reference: the scale of the controller it leads
     /// to. Only needed for percentages and `maxUnavailable`; a pod whose controller reference
     /// has no entry makes the sync fail (upstream's "found no controllers for pod").

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -40,7 +40,7 @@ pub struct ExpectedCount {
 
 /// Whether the budget's selector selects `pod` (same namespace; a null selector selects
 /// nothing, an empty one everything, as in policy/v1; an invalid one nothing).
-pub fn selects(pdb: &PodDisruptionBudget, pod: &Pod) -> bool {
+pub fn selects(pdb: &PodDisruptionBudget, pod: &CachedPod) -> bool {
     pdb.metadata.namespace == pod.metadata.namespace
         && matches!(selector_of(pdb), Ok(Some(sel)) if sel.matches(&labels_value(pod)))
 }
@@ -55,7 +55,7 @@ fn selector_of(
     skiff_api::selector::LabelSelector::from_object(&v).map(Some)
 }
 
-fn labels_value(pod: &Pod) -> serde_json::Value {
+fn labels_value(pod: &CachedPod) -> serde_json::Value {
     serde_json::Value::Object(
         pod.metadata
             .labels
@@ -69,8 +69,8 @@ fn labels_value(pod: &Pod) -> serde_json::Value {
 /// Upstream `getPodsForPdb`: the pods of the budget's namespace its selector selects.
 pub(crate) fn select_pods<'a>(
     pdb: &PodDisruptionBudget,
-    pods: &[&'a Pod],
-) -> Result<Vec<&'a Pod>, String> {
+    pods: &[&'a CachedPod],
+) -> Result<Vec<&'a CachedPod>, String> {
     let Some(sel) = selector_of(pdb)? else {
         return Ok(Vec::new());
     };
@@ -110,7 +110,7 @@ fn scaled_value(v: &IntOrString, total: i32) -> Result<i32, String> {
 /// Upstream `getExpectedScale`: the summed scale of the controllers of `pods`, each counted
 /// once, plus the pods that have no controller.
 fn expected_scale(
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     controllers: &BTreeMap<String, ControllerScale>,
 ) -> Result<(i32, Vec<String>), String> {
     let mut scale: BTreeMap<&str, i32> = BTreeMap::new();
@@ -137,7 +137,7 @@ fn expected_scale(
 /// `minAvailable` against the number of selected pods. Percentages round up.
 pub fn expected_pod_count(
     pdb: &PodDisruptionBudget,
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     controllers: &BTreeMap<String, ControllerScale>,
 ) -> Result<ExpectedCount, String> {
     let spec = pdb.spec.clone().unwrap_or_default();
@@ -179,7 +179,7 @@ pub(crate) struct DisruptedPods {
 /// still exists and is not yet being deleted; drop the rest.
 pub(crate) fn build_disrupted_pod_map(
     pdb: &PodDisruptionBudget,
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     now: Timestamp,
 ) -> DisruptedPods {
     let mut out = DisruptedPods {
@@ -214,7 +214,7 @@ pub(crate) fn build_disrupted_pod_map(
 /// Upstream `countHealthyPods`: ready pods that are neither being deleted nor recently
 /// granted an eviction.
 pub(crate) fn count_healthy_pods(
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     disrupted: &BTreeMap<String, Time>,
     now: Timestamp,
 ) -> i32 {

@@ -45,7 +45,7 @@ fn pct(s: &str) -> IntOrString {
 }
 
 /// A ready pod of `app=web` controlled by the ReplicaSet with uid `rs`.
-pub(super) fn web(name: &str, rs: &str) -> Pod {
+pub(super) fn web(name: &str, rs: &str) -> CachedPod {
     pod(name)
         .label("app", "web")
         .owner("ReplicaSet", rs, rs)
@@ -70,7 +70,7 @@ fn scales(entries: &[(&str, &str, i32)]) -> BTreeMap<String, ControllerScale> {
 
 fn run(
     pdb: &PodDisruptionBudget,
-    pods: &[Pod],
+    pods: &[CachedPod],
     controllers: BTreeMap<String, ControllerScale>,
     now: Timestamp,
 ) -> Vec<Step> {

@@ -4,7 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use k8s_openapi::api::core::v1::{EndpointAddress, ObjectReference, Pod, Service};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{EndpointAddress, ObjectReference, Service};
 
 use crate::ownership::Selector;
 use crate::pods;
@@ -32,8 +33,12 @@ pub fn service_selector(svc: &Service) -> Option<Selector> {
 
 /// Pods of the Service's namespace that its selector matches, sorted by name so plans are
 /// deterministic whatever order the cache listed them in.
-pub fn selected_pods<'a>(svc: &Service, selector: &Selector, pods: &[&'a Pod]) -> Vec<&'a Pod> {
-    let mut out: Vec<&Pod> = pods
+pub fn selected_pods<'a>(
+    svc: &Service,
+    selector: &Selector,
+    pods: &[&'a CachedPod],
+) -> Vec<&'a CachedPod> {
+    let mut out: Vec<&CachedPod> = pods
         .iter()
         .copied()
         .filter(|p| p.metadata.namespace == svc.metadata.namespace)
@@ -67,7 +72,7 @@ pub fn is_service_ip_set(svc: &Service) -> bool {
 }
 
 /// The pod's IPs: `status.podIPs`, or `status.podIP` when the list is empty.
-pub fn pod_ips(pod: &Pod) -> Vec<&str> {
+pub fn pod_ips(pod: &CachedPod) -> Vec<&str> {
     let Some(status) = pod.status.as_ref() else {
         return Vec::new();
     };
@@ -91,7 +96,7 @@ pub fn pod_ips(pod: &Pod) -> Vec<&str> {
 
 /// Upstream `ShouldPodBeInEndpoints`: not terminal, has an IP, and not being deleted unless
 /// `include_terminating`.
-pub fn should_pod_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
+pub fn should_pod_be_in_endpoints(pod: &CachedPod, include_terminating: bool) -> bool {
     !pods::is_terminal(pod)
         && !pod_ips(pod).is_empty()
         && (include_terminating || pod.metadata.deletion_timestamp.is_none())
@@ -99,7 +104,7 @@ pub fn should_pod_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool 
 
 /// Upstream `ShouldSetHostname`: the pod names a hostname and its subdomain is this Service
 /// (in the same namespace).
-pub fn should_set_hostname(pod: &Pod, svc: &Service) -> bool {
+pub fn should_set_hostname(pod: &CachedPod, svc: &Service) -> bool {
     let spec = pod.spec.as_ref();
     let hostname = spec.and_then(|s| s.hostname.as_deref()).unwrap_or_default();
     let subdomain = spec
@@ -111,7 +116,7 @@ pub fn should_set_hostname(pod: &Pod, svc: &Service) -> bool {
 }
 
 /// The pod's `spec.hostname` when [`should_set_hostname`] holds.
-pub fn hostname_for(pod: &Pod, svc: &Service) -> Option<String> {
+pub fn hostname_for(pod: &CachedPod, svc: &Service) -> Option<String> {
     if should_set_hostname(pod, svc) {
         pod.spec.as_ref().and_then(|s| s.hostname.clone())
     } else {
@@ -154,7 +159,7 @@ pub fn is_ipv6(s: &str) -> bool {
 /// (`spec.ipFamilies[0]`, else the family of the cluster IP, else of the pod's primary IP),
 /// with the node name and a `Pod` target reference; `None` when the pod has no IP of that
 /// family.
-pub fn address_for_service(svc: &Service, pod: &Pod) -> Option<EndpointAddress> {
+pub fn address_for_service(svc: &Service, pod: &CachedPod) -> Option<EndpointAddress> {
     let ips = pod_ips(pod);
     let families = svc.spec.as_ref().and_then(|s| s.ip_families.as_ref());
     let want_v6 = match families.and_then(|f| f.first()) {
@@ -172,7 +177,7 @@ pub fn address_for_service(svc: &Service, pod: &Pod) -> Option<EndpointAddress> 
 }
 
 /// The pod's `spec.nodeName` when set and not empty.
-pub fn pod_node_name(pod: &Pod) -> Option<&str> {
+pub fn pod_node_name(pod: &CachedPod) -> Option<&str> {
     pod.spec
         .as_ref()
         .and_then(|s| s.node_name.as_deref())
@@ -181,7 +186,7 @@ pub fn pod_node_name(pod: &Pod) -> Option<&str> {
 
 /// A `Pod` object reference with namespace, name and uid (no resourceVersion, which
 /// upstream ignores when comparing).
-pub fn pod_reference(pod: &Pod) -> ObjectReference {
+pub fn pod_reference(pod: &CachedPod) -> ObjectReference {
     let m = &pod.metadata;
     ObjectReference {
         kind: Some("Pod".to_string()),

@@ -2,8 +2,9 @@
 //! EndpointSlice tests.
 #![allow(dead_code)] // a shared builder kit: not every test uses every builder
 
+use crate::cached_pod::{CachedContainer, CachedPod, CachedPodSpec, CachedPodStatus};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, Node, Pod, PodCondition, PodIP, Service, ServicePort, ServiceSpec,
+    ContainerPort, Node, PodCondition, PodIP, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -136,14 +137,14 @@ impl SvcBuilder {
     }
 }
 
-pub struct BackendBuilder(pub Pod);
+pub struct BackendBuilder(pub CachedPod);
 
 /// A running, Ready pod labeled `app=<app>` on `node-1` with IP `ip`, one container `main`
 /// exposing `http` 8080/TCP.
 pub fn backend(name: &str, app: &str, ip: &str) -> BackendBuilder {
     let mut p = pod(name).label("app", app).ready_since(t(10)).build();
     if let Some(spec) = p.spec.as_mut() {
-        spec.containers = vec![Container {
+        spec.containers = vec![CachedContainer {
             name: "main".into(),
             ports: Some(vec![ContainerPort {
                 name: Some("http".into()),
@@ -158,10 +159,10 @@ pub fn backend(name: &str, app: &str, ip: &str) -> BackendBuilder {
 }
 
 impl BackendBuilder {
-    fn status(&mut self) -> &mut k8s_openapi::api::core::v1::PodStatus {
+    fn status(&mut self) -> &mut CachedPodStatus {
         self.0.status.get_or_insert_with(Default::default)
     }
-    fn pod_spec(&mut self) -> &mut k8s_openapi::api::core::v1::PodSpec {
+    fn pod_spec(&mut self) -> &mut CachedPodSpec {
         self.0.spec.get_or_insert_with(Default::default)
     }
     /// `status.podIP` is the first, `status.podIPs` all of them.
@@ -243,7 +244,7 @@ impl BackendBuilder {
         self.pod_spec()
             .init_containers
             .get_or_insert_with(Default::default)
-            .push(Container {
+            .push(CachedContainer {
                 name: "sidecar".into(),
                 restart_policy: Some("Always".into()),
                 ports: Some(vec![ContainerPort {
@@ -256,7 +257,7 @@ impl BackendBuilder {
             });
         self
     }
-    pub fn build(self) -> Pod {
+    pub fn build(self) -> CachedPod {
         self.0
     }
 }
@@ -275,7 +276,7 @@ pub fn node(name: &str, zone: Option<&str>) -> Node {
 }
 
 /// `n` ready pods `<prefix>-<i>` of `app` with IPs 10.1.<i/250>.<i%250+1>.
-pub fn backends(prefix: &str, app: &str, n: usize) -> Vec<Pod> {
+pub fn backends(prefix: &str, app: &str, n: usize) -> Vec<CachedPod> {
     (0..n)
         .map(|i| {
             let ip = format!("10.1.{}.{}", i / 250, i % 250 + 1);
@@ -327,7 +328,7 @@ pub fn arb_pod() -> impl proptest::strategy::Strategy<Value = PodChoice> {
 
 impl PodChoice {
     /// The pod, for a Service selecting `app`.
-    pub fn build(&self, app: &str) -> Pod {
+    pub fn build(&self, app: &str) -> CachedPod {
         let v4 = format!("10.2.0.{}", self.id);
         let v6 = format!("fd00::{:x}", self.id);
         let mut b = backend(
@@ -361,7 +362,7 @@ impl PodChoice {
 }
 
 /// One pod per id (the last choice wins), built.
-pub fn build_unique(choices: &[PodChoice], app: &str) -> Vec<Pod> {
+pub fn build_unique(choices: &[PodChoice], app: &str) -> Vec<CachedPod> {
     let mut by_id = std::collections::BTreeMap::new();
     for c in choices {
         by_id.insert(c.id, c.build(app));

@@ -5,12 +5,13 @@
 //! # Example
 //!
 //! ```no_run
-//! use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+//! use k8s_openapi::api::core::v1::{Endpoints, Service};
+//! use skiff_controllers::cached_pod::CachedPod;
 //! use skiff_controllers::endpoints::{plan, Observed, Step};
 //!
 //! fn sync(
 //!     service: Option<&Service>,
-//!     pods: &[Pod],
+//!     pods: &[CachedPod],
 //!     current: Option<&Endpoints>,
 //!     now: skiff_controllers::Timestamp,
 //! ) {
@@ -38,7 +39,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EndpointPort, EndpointSubset, Endpoints, Pod, Service};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{EndpointPort, EndpointSubset, Endpoints, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::pods;
@@ -78,7 +80,7 @@ pub struct Observed<'a> {
     /// The Service; `None` when it is gone (its Endpoints is then deleted).
     pub service: Option<&'a Service>,
     /// Pods of the Service's namespace; the planner applies the selector itself.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// The Endpoints named after the Service, if it exists.
     pub endpoints: Option<&'a Endpoints>,
     /// The time of this sync.
@@ -154,7 +156,7 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Step> {
 
 /// One single-address, single-port subset per (pod, service port), as upstream's
 /// `addEndpointSubset` builds them before repacking.
-fn raw_subsets(svc: &Service, selected: &[&Pod]) -> Vec<EndpointSubset> {
+fn raw_subsets(svc: &Service, selected: &[&CachedPod]) -> Vec<EndpointSubset> {
     let publish = address::publish_not_ready(svc);
     let svc_ports = svc
         .spec

@@ -1,7 +1,8 @@
 //! Service ports resolved against a pod (upstream `podutil.FindPort`), shared with the
 //! EndpointSlice planner.
 
-use k8s_openapi::api::core::v1::{EndpointPort, Pod, ServicePort};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{EndpointPort, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// The protocol a port has when none is given (the API server's default).
@@ -20,7 +21,7 @@ pub fn protocol(p: Option<&str>) -> &str {
 /// named one is looked up among the ports of the pod's containers, then of its sidecars
 /// (init containers with `restartPolicy: Always`), by name and protocol. `None` when the pod
 /// has no such named port: the pod is then left out for this Service port only.
-pub fn find_port(pod: &Pod, svc_port: &ServicePort) -> Option<i32> {
+pub fn find_port(pod: &CachedPod, svc_port: &ServicePort) -> Option<i32> {
     let name = match svc_port.target_port.as_ref() {
         None => return Some(svc_port.port),
         Some(IntOrString::Int(n)) => return Some(*n),

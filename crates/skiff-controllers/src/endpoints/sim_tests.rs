@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use proptest::prelude::*;
 
 use super::fixtures::*;
@@ -13,7 +14,7 @@ use crate::testing::t;
 /// (IP, port name, port number, ready) facts.
 type Facts = BTreeSet<(String, String, i32, bool)>;
 
-fn naive(svc: &Service, pods: &[Pod]) -> Facts {
+fn naive(svc: &Service, pods: &[CachedPod]) -> Facts {
     let publish = address::publish_not_ready(svc);
     let mut out = Facts::new();
     for pod in pods {
@@ -53,7 +54,7 @@ fn facts(ep: &Endpoints) -> Facts {
     out
 }
 
-fn sync(svc: &Service, pods: &[Pod], current: Option<Endpoints>) -> Option<Endpoints> {
+fn sync(svc: &Service, pods: &[CachedPod], current: Option<Endpoints>) -> Option<Endpoints> {
     let obs = Observed {
         service: Some(svc),
         pods: pods.iter().collect(),

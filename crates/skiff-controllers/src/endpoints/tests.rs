@@ -1,5 +1,6 @@
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{
-    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Service,
 };
 
 use super::fixtures::*;
@@ -8,7 +9,7 @@ use crate::testing::t;
 
 fn observe<'a>(
     svc: Option<&'a Service>,
-    pods: &'a [Pod],
+    pods: &'a [CachedPod],
     ep: Option<&'a Endpoints>,
 ) -> Observed<'a> {
     Observed {
@@ -19,7 +20,7 @@ fn observe<'a>(
     }
 }
 
-fn run(svc: &Service, pods: &[Pod], ep: Option<&Endpoints>) -> Vec<Step> {
+fn run(svc: &Service, pods: &[CachedPod], ep: Option<&Endpoints>) -> Vec<Step> {
     plan(&observe(Some(svc), pods, ep))
 }
 
@@ -42,7 +43,7 @@ fn stored(step: &Step) -> Endpoints {
 }
 
 /// Plans, applies the single write, and checks that planning again does nothing.
-fn converge(svc: &Service, pods: &[Pod], ep: Option<&Endpoints>) -> Endpoints {
+fn converge(svc: &Service, pods: &[CachedPod], ep: Option<&Endpoints>) -> Endpoints {
     let steps = run(svc, pods, ep);
     assert_eq!(steps.len(), 1, "expected one write, got {steps:?}");
     let after = stored(&steps[0]);

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -66,7 +67,7 @@ pub(super) fn endpoint_key(ep: &Endpoint) -> EndpointKey {
 
 /// Upstream `getEndpointPorts`: every service port the pod resolves (a headless Service
 /// may have none).
-pub(super) fn endpoint_ports(svc: &Service, pod: &Pod) -> Vec<EndpointPort> {
+pub(super) fn endpoint_ports(svc: &Service, pod: &CachedPod) -> Vec<EndpointPort> {
     let svc_ports = svc
         .spec
         .as_ref()
@@ -110,7 +111,7 @@ pub(super) fn address_types(svc: &Service) -> Vec<&'static str> {
 
 /// Upstream `getEndpointAddresses`: the pod's IPs of this address type, re-printed in
 /// canonical form.
-fn endpoint_addresses(pod: &Pod, address_type: &str) -> Vec<String> {
+fn endpoint_addresses(pod: &CachedPod, address_type: &str) -> Vec<String> {
     address::pod_ips(pod)
         .into_iter()
         .filter_map(address::parse_ip)
@@ -127,7 +128,7 @@ fn endpoint_addresses(pod: &Pod, address_type: &str) -> Vec<String> {
 /// publishes not-ready addresses); with node name, zone (from `node`), hostname and a `Pod`
 /// target reference.
 pub(super) fn pod_to_endpoint(
-    pod: &Pod,
+    pod: &CachedPod,
     node: Option<&Node>,
     svc: &Service,
     address_type: &str,

@@ -10,13 +10,14 @@
 //! # Example
 //!
 //! ```no_run
-//! use k8s_openapi::api::core::v1::{Pod, Service};
+//! use k8s_openapi::api::core::v1::Service;
+//! use skiff_controllers::cached_pod::CachedPod;
 //! use k8s_openapi::api::discovery::v1::EndpointSlice;
 //! use skiff_controllers::endpointslice::{plan, Observed, Step};
 //!
 //! fn sync(
 //!     service: Option<&Service>,
-//!     pods: &[Pod],
+//!     pods: &[CachedPod],
 //!     slices: &[EndpointSlice], // labelled kubernetes.io/service-name=<service>
 //!     now: skiff_controllers::Timestamp,
 //! ) {
@@ -49,7 +50,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 
 use crate::endpoints::address;
@@ -83,7 +85,7 @@ pub struct Observed<'a> {
     /// The Service; `None` when it is gone (the slices we manage for it are then deleted).
     pub service: Option<&'a Service>,
     /// Pods of the Service's namespace; the planner applies the selector itself.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// EndpointSlices labelled `kubernetes.io/service-name=<service>`; only those managed by
     /// [`CONTROLLER_NAME`] and not being deleted are considered.
     pub slices: Vec<&'a EndpointSlice>,
@@ -179,7 +181,7 @@ fn delete(slice: &EndpointSlice) -> Step {
 /// One sync of one Service.
 struct ServiceSync<'a> {
     svc: &'a Service,
-    pods: Vec<&'a Pod>,
+    pods: Vec<&'a CachedPod>,
     nodes: Option<BTreeMap<&'a str, &'a Node>>,
     max: usize,
 }

@@ -33,7 +33,7 @@ fn the_service(dual: bool, publish: bool, headless: bool) -> Service {
     b.build()
 }
 
-fn check(store: &Store, svc: &Service, pods: &[Pod], max: usize) {
+fn check(store: &Store, svc: &Service, pods: &[CachedPod], max: usize) {
     for family in desired::address_types(svc) {
         let slices: Vec<&EndpointSlice> = store
             .list()

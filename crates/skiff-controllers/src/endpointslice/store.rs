@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{EndpointConditions, EndpointSlice};
 
 use super::*;
@@ -24,7 +25,7 @@ impl Store {
     pub fn plan_with(
         &self,
         svc: Option<&Service>,
-        pods: &[Pod],
+        pods: &[CachedPod],
         nodes: Option<&[Node]>,
         max: usize,
     ) -> Vec<Step> {
@@ -84,7 +85,7 @@ impl Store {
     pub fn converge_with(
         &mut self,
         svc: Option<&Service>,
-        pods: &[Pod],
+        pods: &[CachedPod],
         nodes: Option<&[Node]>,
         max: usize,
     ) -> Vec<Step> {
@@ -95,7 +96,7 @@ impl Store {
         steps
     }
 
-    pub fn converge(&mut self, svc: &Service, pods: &[Pod]) -> Vec<Step> {
+    pub fn converge(&mut self, svc: &Service, pods: &[CachedPod]) -> Vec<Step> {
         self.converge_with(Some(svc), pods, None, MAX_ENDPOINTS_PER_SLICE)
     }
 

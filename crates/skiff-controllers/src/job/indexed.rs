@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 
 /// Upstream `batch.JobCompletionIndexAnnotation` (also used as a label).
 pub const COMPLETION_INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
@@ -16,7 +16,7 @@ pub const INDEX_IGNORED_FAILURE_COUNT_ANNOTATION: &str =
 pub const COMPLETION_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
 /// A pod's completion index, if it carries a valid one.
-pub fn completion_index(pod: &Pod) -> Option<i32> {
+pub fn completion_index(pod: &CachedPod) -> Option<i32> {
     let v = pod
         .metadata
         .annotations
@@ -25,7 +25,7 @@ pub fn completion_index(pod: &Pod) -> Option<i32> {
     v.parse::<i32>().ok().filter(|i| *i >= 0)
 }
 
-fn int_annotation(pod: &Pod, key: &str) -> i32 {
+fn int_annotation(pod: &CachedPod, key: &str) -> i32 {
     pod.metadata
         .annotations
         .as_ref()
@@ -36,12 +36,12 @@ fn int_annotation(pod: &Pod, key: &str) -> i32 {
 }
 
 /// The failures counted against the pod's index so far.
-pub fn index_failure_count(pod: &Pod) -> i32 {
+pub fn index_failure_count(pod: &CachedPod) -> i32 {
     int_annotation(pod, INDEX_FAILURE_COUNT_ANNOTATION)
 }
 
 /// Failures of the index that were ignored by the pod failure policy.
-pub fn index_ignored_failure_count(pod: &Pod) -> i32 {
+pub fn index_ignored_failure_count(pod: &CachedPod) -> i32 {
     int_annotation(pod, INDEX_IGNORED_FAILURE_COUNT_ANNOTATION)
 }
 

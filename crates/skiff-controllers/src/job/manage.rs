@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, PodTemplateSpec};
 
 use super::indexed;
 use super::policy;
@@ -89,7 +90,7 @@ impl<'a> Sync<'a> {
     }
 
     /// Upstream `deleteJobPods` as a step; returns the new active count.
-    fn delete_job_pods(&mut self, active: i32, doomed: Vec<&Pod>) -> i32 {
+    fn delete_job_pods(&mut self, active: i32, doomed: Vec<&CachedPod>) -> i32 {
         if doomed.is_empty() {
             return active;
         }
@@ -102,12 +103,12 @@ impl<'a> Sync<'a> {
 
     /// Upstream `activePodsForRemoval`: for Indexed Jobs first the pods without a valid index
     /// and the duplicates of an index, then the cheapest active pods.
-    fn active_pods_for_removal(&self, at_least: usize) -> Vec<&'a Pod> {
-        let mut rm: Vec<&Pod> = Vec::new();
-        let mut left: Vec<&Pod> = Vec::new();
+    fn active_pods_for_removal(&self, at_least: usize) -> Vec<&'a CachedPod> {
+        let mut rm: Vec<&CachedPod> = Vec::new();
+        let mut left: Vec<&CachedPod> = Vec::new();
         if self.is_indexed() {
             let completions = self.completions().unwrap_or(0);
-            let mut by_index: BTreeMap<i32, Vec<&Pod>> = BTreeMap::new();
+            let mut by_index: BTreeMap<i32, Vec<&CachedPod>> = BTreeMap::new();
             for &p in &self.active {
                 match indexed::completion_index(p) {
                     Some(i) if i < completions => by_index.entry(i).or_default().push(p),
@@ -221,7 +222,7 @@ impl<'a> Sync<'a> {
     }
 
     /// Upstream `getNewIndexFailureCounts`: the replaced pod's counts plus its own failure.
-    fn new_index_failure_counts(&self, replaced: Option<&Pod>) -> (i32, i32) {
+    fn new_index_failure_counts(&self, replaced: Option<&CachedPod>) -> (i32, i32) {
         let Some(p) = replaced else { return (0, 0) };
         let (mut f, mut ig) = (
             indexed::index_failure_count(p),

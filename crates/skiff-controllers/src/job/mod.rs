@@ -17,8 +17,9 @@ mod tests;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 
 use crate::event::Event;
@@ -86,7 +87,7 @@ pub struct Observed<'a> {
     /// The Job being reconciled.
     pub job: &'a Job,
     /// Pods of its namespace: at least those its selector matches and those it controls.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// The time of this sync.
     pub now: Timestamp,
 }
@@ -242,8 +243,8 @@ pub(crate) fn ensure_condition(
 pub(crate) struct Sync<'a> {
     pub(crate) obs: &'a Observed<'a>,
     pub(crate) job: Job,
-    pub(crate) pods: Vec<&'a Pod>,
-    pub(crate) active: Vec<&'a Pod>,
+    pub(crate) pods: Vec<&'a CachedPod>,
+    pub(crate) active: Vec<&'a CachedPod>,
     pub(crate) ready: i32,
     pub(crate) terminating: i32,
     pub(crate) uncounted_succeeded: BTreeSet<String>,
@@ -253,7 +254,7 @@ pub(crate) struct Sync<'a> {
     pub(crate) prev_succeeded_indexes: Intervals,
     pub(crate) succeeded_indexes: Intervals,
     pub(crate) failed_indexes: Option<Intervals>,
-    pub(crate) delayed: std::collections::BTreeMap<i32, &'a Pod>,
+    pub(crate) delayed: std::collections::BTreeMap<i32, &'a CachedPod>,
     pub(crate) finished: Option<JobCondition>,
     pub(crate) now: Timestamp,
     pub(crate) steps: Vec<Step>,
@@ -262,14 +263,14 @@ pub(crate) struct Sync<'a> {
 }
 
 impl<'a> Sync<'a> {
-    fn new(obs: &'a Observed<'a>, pods: Vec<&'a Pod>) -> Self {
+    fn new(obs: &'a Observed<'a>, pods: Vec<&'a CachedPod>) -> Self {
         let mut job = obs.job.clone();
         let st = job.status.get_or_insert_with(Default::default);
         let uncounted = st
             .uncounted_terminated_pods
             .get_or_insert_with(UncountedTerminatedPods::default)
             .clone();
-        let active: Vec<&Pod> = pods
+        let active: Vec<&CachedPod> = pods
             .iter()
             .copied()
             .filter(|p| pods::is_active(p))
@@ -449,7 +450,7 @@ impl<'a> Sync<'a> {
         let mut active = self.active.len() as i32;
         let mut suspend_changed = false;
         if self.finished.is_some() {
-            let doomed: Vec<&Pod> = self.active.clone();
+            let doomed: Vec<&CachedPod> = self.active.clone();
             if !doomed.is_empty() {
                 self.steps
                     .push(Step::DeleteActivePods(ownership::names(&doomed)));

@@ -1,8 +1,8 @@
 //! The Job's pod failure policy (upstream `pod_failure_policy.go`) and success policy
 //! (`success_policy.go`).
 
+use crate::cached_pod::{CachedContainerStatus, CachedPod};
 use k8s_openapi::api::batch::v1::{PodFailurePolicy, SuccessPolicy};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 use super::indexed::Intervals;
 
@@ -39,7 +39,7 @@ impl Match {
 }
 
 fn terminated_non_zero<'a>(
-    statuses: Option<&'a Vec<ContainerStatus>>,
+    statuses: Option<&'a Vec<CachedContainerStatus>>,
     container: Option<&str>,
     op: &str,
     values: &[i32],
@@ -60,7 +60,7 @@ fn terminated_non_zero<'a>(
 
 /// Upstream `matchPodFailurePolicy` for a failed pod: the first rule whose exit codes
 /// (containers first, then init containers) or pod conditions match.
-pub fn match_pod_failure_policy(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Match {
+pub fn match_pod_failure_policy(policy: Option<&PodFailurePolicy>, pod: &CachedPod) -> Match {
     let Some(policy) = policy else {
         return Match::NONE;
     };

@@ -2,17 +2,16 @@
 
 use super::tracking::has_tracking_finalizer;
 use super::*;
+use crate::cached_pod::{CachedContainerStatus, CachedPodStatus};
 use crate::testing::*;
-use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
-};
+use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 fn cond<'a>(st: &'a JobStatus, type_: &str) -> Option<&'a JobCondition> {
     st.conditions.iter().flatten().find(|c| c.type_ == type_)
 }
 
-fn observe<'a>(job: &'a Job, pods: &'a [Pod], now: Timestamp) -> Observed<'a> {
+fn observe<'a>(job: &'a Job, pods: &'a [CachedPod], now: Timestamp) -> Observed<'a> {
     Observed {
         job,
         pods: pods.iter().collect(),
@@ -24,7 +23,7 @@ fn observe<'a>(job: &'a Job, pods: &'a [Pod], now: Timestamp) -> Observed<'a> {
 /// `failures` pods fail with exit code 1.
 struct World {
     job: Job,
-    pods: Vec<Pod>,
+    pods: Vec<CachedPod>,
     now: i64,
     uid: u64,
     failures: usize,
@@ -37,7 +36,7 @@ impl World {
         let now = t(self.now);
         for p in &mut self.pods {
             let created = p.metadata.creation_timestamp.as_ref().unwrap().0;
-            let st = p.status.get_or_insert_with(PodStatus::default);
+            let st = p.status.get_or_insert_with(CachedPodStatus::default);
             match st.phase.as_deref() {
                 Some("Pending") if created < now => st.phase = Some("Running".into()),
                 Some("Running")
@@ -50,7 +49,7 @@ impl World {
                         self.failures -= 1;
                     }
                     st.phase = Some(if fail { "Failed" } else { "Succeeded" }.into());
-                    st.container_statuses = Some(vec![ContainerStatus {
+                    st.container_statuses = Some(vec![CachedContainerStatus {
                         name: "main".into(),
                         state: Some(ContainerState {
                             terminated: Some(ContainerStateTerminated {
@@ -74,7 +73,7 @@ impl World {
                         self.uid += 1;
                         let m = tpl.metadata.clone().unwrap();
                         let name = format!("{}{}", m.generate_name.clone().unwrap(), self.uid);
-                        self.pods.push(Pod {
+                        self.pods.push(CachedPod::from(Pod {
                             metadata: ObjectMeta {
                                 name: Some(name),
                                 namespace: Some("default".into()),
@@ -87,7 +86,7 @@ impl World {
                                 phase: Some("Pending".into()),
                                 ..Default::default()
                             }),
-                        });
+                        }));
                     }
                 }
                 Step::DeletePods(names) => self

@@ -7,7 +7,7 @@ use k8s_openapi::api::batch::v1::{
     SuccessPolicyRule,
 };
 
-fn observe<'a>(job: &'a Job, pods: &'a [Pod], now: Timestamp) -> Observed<'a> {
+fn observe<'a>(job: &'a Job, pods: &'a [CachedPod], now: Timestamp) -> Observed<'a> {
     Observed {
         job,
         pods: pods.iter().collect(),
@@ -475,7 +475,7 @@ mod never_panics {
                 start_time: Some(Time(t(1))),
                 ..Default::default()
             }).build();
-            let pods: Vec<Pod> = phases
+            let pods: Vec<CachedPod> = phases
                 .iter()
                 .enumerate()
                 .map(|(i, (phase, idx))| {

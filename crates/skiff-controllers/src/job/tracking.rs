@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::indexed::{self, Intervals};
@@ -12,7 +12,7 @@ use super::policy::{self, Action};
 use super::*;
 
 /// Whether the pod still carries the Job tracking finalizer.
-pub fn has_tracking_finalizer(pod: &Pod) -> bool {
+pub fn has_tracking_finalizer(pod: &CachedPod) -> bool {
     pod.metadata
         .finalizers
         .iter()
@@ -20,7 +20,7 @@ pub fn has_tracking_finalizer(pod: &Pod) -> bool {
         .any(|f| f == TRACKING_FINALIZER)
 }
 
-fn uid(p: &Pod) -> String {
+fn uid(p: &CachedPod) -> String {
     p.metadata.uid.clone().unwrap_or_default()
 }
 
@@ -34,7 +34,7 @@ impl<'a> Sync<'a> {
 
     /// Upstream `isPodFailed`: Failed, or (unless only failed pods are replaced) deleted
     /// before succeeding.
-    pub(crate) fn is_pod_failed(&self, p: &Pod) -> bool {
+    pub(crate) fn is_pod_failed(&self, p: &CachedPod) -> bool {
         if pods::phase(p) == pods::PHASE_FAILED {
             return true;
         }
@@ -44,26 +44,27 @@ impl<'a> Sync<'a> {
         p.metadata.deletion_timestamp.is_some() && pods::phase(p) != pods::PHASE_SUCCEEDED
     }
 
-    fn valid_index(&self, p: &Pod) -> bool {
+    fn valid_index(&self, p: &CachedPod) -> bool {
         !self.is_indexed()
             || indexed::completion_index(p).is_some_and(|i| i < self.completions().unwrap_or(0))
     }
 
     /// Upstream `getNewFinishedPods`: finished pods with the finalizer not yet in the
     /// uncounted lists.
-    pub(crate) fn new_finished_pods(&self) -> (Vec<&'a Pod>, Vec<&'a Pod>) {
-        let pick = |uncounted: &BTreeSet<String>, f: &dyn Fn(&Pod) -> bool| -> Vec<&'a Pod> {
-            self.pods
-                .iter()
-                .copied()
-                .filter(|p| {
-                    has_tracking_finalizer(p)
-                        && !uncounted.contains(&uid(p))
-                        && self.valid_index(p)
-                        && f(p)
-                })
-                .collect()
-        };
+    pub(crate) fn new_finished_pods(&self) -> (Vec<&'a CachedPod>, Vec<&'a CachedPod>) {
+        let pick =
+            |uncounted: &BTreeSet<String>, f: &dyn Fn(&CachedPod) -> bool| -> Vec<&'a CachedPod> {
+                self.pods
+                    .iter()
+                    .copied()
+                    .filter(|p| {
+                        has_tracking_finalizer(p)
+                            && !uncounted.contains(&uid(p))
+                            && self.valid_index(p)
+                            && f(p)
+                    })
+                    .collect()
+            };
         (
             pick(&self.uncounted_succeeded, &|p| {
                 pods::phase(p) == pods::PHASE_SUCCEEDED
@@ -106,7 +107,7 @@ impl<'a> Sync<'a> {
 
     /// Upstream `isIndexFailed`: a FailIndex rule matched, or counted failures of the index
     /// reached backoffLimitPerIndex.
-    fn is_index_failed(&self, p: &Pod) -> bool {
+    fn is_index_failed(&self, p: &CachedPod) -> bool {
         if !self.is_pod_failed(p) {
             return false;
         }
@@ -121,14 +122,15 @@ impl<'a> Sync<'a> {
 
     /// Upstream `getPodsWithDelayedDeletionPerIndex`: per pending index, the last failed pod,
     /// kept (finalizer and all) until its replacement carries the failure count.
-    pub(crate) fn pods_with_delayed_deletion(&self) -> BTreeMap<i32, &'a Pod> {
-        let mut out: BTreeMap<i32, &Pod> = BTreeMap::new();
+    pub(crate) fn pods_with_delayed_deletion(&self) -> BTreeMap<i32, &'a CachedPod> {
+        let mut out: BTreeMap<i32, &CachedPod> = BTreeMap::new();
         if self.job.metadata.deletion_timestamp.is_some() {
             return out;
         }
         let completions = self.completions().unwrap_or(0);
-        let abs =
-            |p: &Pod| indexed::index_failure_count(p) + indexed::index_ignored_failure_count(p);
+        let abs = |p: &CachedPod| {
+            indexed::index_failure_count(p) + indexed::index_ignored_failure_count(p)
+        };
         for &p in &self.pods {
             if !self.is_pod_failed(p) {
                 continue;
@@ -152,7 +154,7 @@ impl<'a> Sync<'a> {
     }
 
     /// Upstream `canRemoveFinalizer`.
-    fn can_remove_finalizer(&self, p: &Pod, failed: bool) -> bool {
+    fn can_remove_finalizer(&self, p: &CachedPod, failed: bool) -> bool {
         if self.job.metadata.deletion_timestamp.is_some()
             || self.finished.is_some()
             || pods::phase(p) == pods::PHASE_SUCCEEDED
@@ -191,7 +193,7 @@ impl<'a> Sync<'a> {
             needs_flush = true;
         }
         let spec = self.spec();
-        let mut to_remove: Vec<&Pod> = Vec::new();
+        let mut to_remove: Vec<&CachedPod> = Vec::new();
         let mut new_succeeded_indexes: Vec<i32> = Vec::new();
         let mut uncounted = self
             .status_mut()
@@ -411,7 +413,7 @@ impl<'a> Sync<'a> {
     /// Upstream's backoff record, derived from the pods still present: failures finished after
     /// the last success, and when the last of them finished.
     pub(crate) fn backoff_remaining(&self) -> Duration {
-        let finish = |p: &Pod| finished_time(p);
+        let finish = |p: &CachedPod| finished_time(p);
         let last_success = self
             .pods
             .iter()
@@ -435,7 +437,7 @@ impl<'a> Sync<'a> {
 
 /// Upstream `getFinishedTime`: the latest container finish, else the Ready=False transition,
 /// else deletion time minus grace, else creation (nanoseconds since the epoch).
-pub(crate) fn finished_time(p: &Pod) -> Option<i128> {
+pub(crate) fn finished_time(p: &CachedPod) -> Option<i128> {
     let st = p.status.as_ref();
     let mut latest: Option<i128> = None;
     let mut all_done = true;

@@ -13,10 +13,11 @@
 //! assert!(matches!(&steps[..], [Step::CreateClass(c)] if c.metadata.name.as_deref() == Some("local-path")));
 //! ```
 
+use crate::cached_pod::CachedPod;
 use crate::event::Event;
 use k8s_openapi::api::core::v1::{
     HostPathVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectReference,
-    PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec, Pod, VolumeNodeAffinity,
+    PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec, VolumeNodeAffinity,
 };
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaimStatus};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -48,7 +49,7 @@ pub struct Inputs<'a> {
     /// PersistentVolumes.
     pub volumes: Vec<&'a PersistentVolume>,
     /// Pods (for the node of a claim's first consumer).
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// Nodes (for their local-path directory).
     pub nodes: Vec<&'a Node>,
 }

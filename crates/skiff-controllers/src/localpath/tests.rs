@@ -20,7 +20,7 @@ fn claim(
     .unwrap()
 }
 
-fn pod_using(claim: &str, node: &str) -> Pod {
+fn pod_using(claim: &str, node: &str) -> CachedPod {
     serde_json::from_value(json!({
         "metadata": {"name": "p", "namespace": "ns"},
         "spec": {

@@ -272,21 +272,16 @@ fn non_positive_toleration_seconds_mean_now() {
 }
 
 #[test]
-fn not_ready_status_flips_only_a_ready_condition() {
+fn not_ready_condition_flips_only_a_ready_condition() {
     let p = pod_on("p", "n1", &[]);
-    let st = not_ready_status(&p, t(77)).unwrap();
-    let ready = st
-        .conditions
-        .unwrap()
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = not_ready_condition(&p, t(77)).unwrap();
     assert_eq!(
-        (ready.status.as_str(), ready.last_transition_time),
-        ("False", Some(Time(t(77))))
+        (ready.type_.as_str(), ready.status.as_str()),
+        ("Ready", "False")
     );
+    assert_eq!(ready.last_transition_time, Some(Time(t(77))));
     let pending = crate::testing::pod("q").build();
-    assert!(not_ready_status(&pending, t(77)).is_none());
+    assert!(not_ready_condition(&pending, t(77)).is_none());
 }
 
 #[test]

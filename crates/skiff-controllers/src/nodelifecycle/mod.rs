@@ -11,10 +11,11 @@
 //!
 //! ```no_run
 //! use k8s_openapi::api::coordination::v1::Lease;
-//! use k8s_openapi::api::core::v1::{Node, Pod};
+//! use k8s_openapi::api::core::v1::Node;
+//! use skiff_controllers::cached_pod::CachedPod;
 //! use skiff_controllers::nodelifecycle::{plan, Observed, Options, State, Step};
 //!
-//! fn sync(nodes: &[Node], leases: &[Lease], pods: &[Pod], state: &mut State, now: skiff_controllers::Timestamp) {
+//! fn sync(nodes: &[Node], leases: &[Lease], pods: &[CachedPod], state: &mut State, now: skiff_controllers::Timestamp) {
 //!     let obs = Observed {
 //!         nodes: nodes.iter().collect(),
 //!         leases: leases.iter().collect(),
@@ -48,8 +49,9 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, PodStatus, Taint};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::event::Event;
@@ -126,7 +128,7 @@ pub struct Observed<'a> {
     /// The Leases of [`NODE_LEASE_NAMESPACE`] (matched to nodes by name).
     pub leases: Vec<&'a Lease>,
     /// Pods bound to nodes (`spec.nodeName` set).
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// The previous sync's [`Outcome::state`] (empty at start).
     pub state: State,
     /// The controller's flags.
@@ -147,7 +149,7 @@ pub struct PodRef {
 }
 
 impl PodRef {
-    fn of(pod: &Pod) -> Self {
+    fn of(pod: &CachedPod) -> Self {
         let m = &pod.metadata;
         Self {
             namespace: m.namespace.clone().unwrap_or_default(),
@@ -183,7 +185,7 @@ pub enum Step {
         /// Its complete new taints.
         taints: Vec<Taint>,
     },
-    /// Set these pods' Ready condition to False ([`not_ready_status`] computes the status).
+    /// Set these pods' Ready condition to False ([`not_ready_condition`] computes the condition).
     MarkPodsNotReady {
         /// The node they run on.
         node: String,
@@ -221,21 +223,25 @@ pub struct Outcome {
     pub state: State,
 }
 
-/// Upstream `MarkPodsNotReady` for one pod: its status with the Ready condition False and
-/// transitioned `now`, or `None` when it has no Ready condition or it is already False.
-pub fn not_ready_status(pod: &Pod, now: Timestamp) -> Option<PodStatus> {
-    let mut status = pod.status.clone()?;
-    let cond = status
+/// Upstream `MarkPodsNotReady` for one pod: its Ready condition turned False and transitioned
+/// `now` (what the driver merges into the pod's conditions), or `None` when it has no Ready
+/// condition or it is already False.
+pub fn not_ready_condition(pod: &CachedPod, now: Timestamp) -> Option<PodCondition> {
+    let cond = pod
+        .status
+        .as_ref()?
         .conditions
-        .iter_mut()
+        .iter()
         .flatten()
         .find(|c| c.type_ == NODE_READY)?;
     if cond.status == "False" {
         return None;
     }
-    cond.status = "False".into();
-    cond.last_transition_time = Some(Time(now));
-    Some(status)
+    Some(PodCondition {
+        status: "False".into(),
+        last_transition_time: Some(Time(now)),
+        ..cond.clone()
+    })
 }
 
 fn name_of(node: &Node) -> String {
@@ -309,7 +315,7 @@ pub fn plan(obs: &Observed<'_>) -> Outcome {
             .iter()
             .all(|(_, c)| c.current_ready.as_deref() != Some("True"));
 
-    let mut by_node: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
+    let mut by_node: BTreeMap<&str, Vec<&CachedPod>> = BTreeMap::new();
     for pod in &obs.pods {
         if let Some(n) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
             by_node.entry(n).or_default().push(pod);
@@ -354,10 +360,10 @@ pub fn plan(obs: &Observed<'_>) -> Outcome {
         }
         let pods_here = by_node.get(name.as_str()).cloned().unwrap_or_default();
         if current == Some("Unknown") {
-            let marked: Vec<&Pod> = pods_here
+            let marked: Vec<&CachedPod> = pods_here
                 .iter()
                 .copied()
-                .filter(|p| not_ready_status(p, now).is_some())
+                .filter(|p| not_ready_condition(p, now).is_some())
                 .collect();
             if !marked.is_empty() {
                 steps.push(Step::MarkPodsNotReady {

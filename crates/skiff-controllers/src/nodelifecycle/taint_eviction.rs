@@ -2,7 +2,8 @@
 //! taints they do not tolerate are deleted at once; pods tolerating them for
 //! `tolerationSeconds` are deleted when that runs out; pods tolerating them without a limit stay.
 
-use k8s_openapi::api::core::v1::{Pod, PodCondition, Taint, Toleration};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{PodCondition, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::SignedDuration;
 
@@ -84,7 +85,7 @@ pub fn no_execute_taints(taints: &[Taint]) -> Vec<Taint> {
 /// Upstream `processPodOnNode` without timers: `taints` are the node's NoExecute taints and
 /// `since` when they started (the node's first NoExecute taint, or the pod's creation if
 /// later); the pod is due `since + min(tolerationSeconds)`.
-pub fn verdict(pod: &Pod, taints: &[Taint], since: Timestamp, now: Timestamp) -> Verdict {
+pub fn verdict(pod: &CachedPod, taints: &[Taint], since: Timestamp, now: Timestamp) -> Verdict {
     if taints.is_empty() {
         return Verdict::Stay;
     }
@@ -110,7 +111,7 @@ pub fn verdict(pod: &Pod, taints: &[Taint], since: Timestamp, now: Timestamp) ->
 }
 
 /// When the pod started to be exposed to taints present on its node `since`.
-pub(crate) fn exposed_since(pod: &Pod, since: Timestamp) -> Timestamp {
+pub(crate) fn exposed_since(pod: &CachedPod, since: Timestamp) -> Timestamp {
     pod.metadata
         .creation_timestamp
         .as_ref()

@@ -71,7 +71,7 @@ pub(super) fn lease(name: &str, renew: Timestamp) -> Lease {
 }
 
 /// A ready pod on `node` with these tolerations (key, effect, seconds).
-pub(super) fn pod_on(name: &str, node: &str, tols: &[(&str, &str, Option<i64>)]) -> Pod {
+pub(super) fn pod_on(name: &str, node: &str, tols: &[(&str, &str, Option<i64>)]) -> CachedPod {
     let mut p = pod(name).node(node).ready_since(t(1)).build();
     p.spec.as_mut().unwrap().tolerations = Some(
         tols.iter()
@@ -122,7 +122,7 @@ pub(super) fn seen(nodes: &[&Node], at: Timestamp) -> State {
 pub(super) fn run(
     nodes: &[&Node],
     leases: &[&Lease],
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     state: State,
     now: Timestamp,
 ) -> Outcome {
@@ -254,7 +254,12 @@ fn planning_again_on_the_result_changes_nothing() {
             Step::SetTaints { taints, .. } => {
                 n2.spec.as_mut().unwrap().taints = Some(taints.clone())
             }
-            Step::MarkPodsNotReady { .. } => p2.status = not_ready_status(&p2, t(200)),
+            Step::MarkPodsNotReady { .. } => {
+                let ready = not_ready_condition(&p2, t(200)).unwrap();
+                let conditions = p2.status.as_mut().unwrap().conditions.as_mut().unwrap();
+                conditions.retain(|c| c.type_ != "Ready");
+                conditions.push(ready);
+            }
             _ => {}
         }
     }

@@ -9,8 +9,9 @@ mod tests;
 
 use std::time::Duration;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::ownership::{self, Selector};
 use crate::pods;
@@ -30,10 +31,10 @@ pub struct Observed<'a> {
     /// The ReplicaSet being reconciled.
     pub replica_set: &'a ReplicaSet,
     /// Pods of its namespace: at least those its selector matches and those it controls.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// Active pods of sibling ReplicaSets (same Deployment), used to rank pods on crowded nodes
     /// for deletion; empty means "rank by this ReplicaSet's own pods".
-    pub related_pods: Vec<&'a Pod>,
+    pub related_pods: Vec<&'a CachedPod>,
     /// The time of this sync.
     pub now: Timestamp,
 }
@@ -91,7 +92,7 @@ pub(crate) fn plan_for(obs: &Observed<'_>, owner_kind: OwnerKind) -> Vec<Step> {
     }
     let mut steps = Vec::new();
 
-    let active: Vec<&Pod> = obs
+    let active: Vec<&CachedPod> = obs
         .pods
         .iter()
         .copied()

@@ -2,9 +2,10 @@
 //! both): the RC's plain-map selector becomes `matchLabels`, pods get a `v1`
 //! ReplicationController owner, and status comes back as a ReplicationControllerStatus.
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{
-    Pod, PodTemplateSpec, ReplicationController, ReplicationControllerCondition,
+    PodTemplateSpec, ReplicationController, ReplicationControllerCondition,
     ReplicationControllerStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -26,7 +27,7 @@ pub struct Observed<'a> {
     /// The ReplicationController being reconciled.
     pub controller: &'a ReplicationController,
     /// Pods of its namespace: at least those its selector matches and those it controls.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// The time of this sync.
     pub now: Timestamp,
 }

@@ -1,7 +1,7 @@
 //! ReplicaSet status (upstream `calculateStatus` in `replica_set_utils.go`).
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::ownership::Selector;
@@ -24,7 +24,7 @@ pub struct ManageError {
 /// deletes fail. Zero counts are left unset, as upstream's JSON omits them.
 pub fn calculate_status(
     rs: &ReplicaSet,
-    active_pods: &[&Pod],
+    active_pods: &[&CachedPod],
     manage_error: Option<&ManageError>,
     now: Timestamp,
 ) -> ReplicaSetStatus {

@@ -4,7 +4,7 @@ use super::*;
 use crate::testing::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-fn observe<'a>(rs: &'a ReplicaSet, pods: &'a [Pod], now: Timestamp) -> Observed<'a> {
+fn observe<'a>(rs: &'a ReplicaSet, pods: &'a [CachedPod], now: Timestamp) -> Observed<'a> {
     Observed {
         replica_set: rs,
         pods: pods.iter().collect(),
@@ -14,7 +14,7 @@ fn observe<'a>(rs: &'a ReplicaSet, pods: &'a [Pod], now: Timestamp) -> Observed<
 }
 
 /// Applies the pod steps to `pods` the way the API server would.
-fn apply(rs: &ReplicaSet, pods: &mut Vec<Pod>, steps: &[Step]) {
+fn apply(rs: &ReplicaSet, pods: &mut Vec<CachedPod>, steps: &[Step]) {
     for s in steps {
         match s {
             Step::CreatePods { count, template } => {
@@ -26,7 +26,7 @@ fn apply(rs: &ReplicaSet, pods: &mut Vec<Pod>, steps: &[Step]) {
                         pods.len(),
                         i
                     );
-                    pods.push(Pod {
+                    pods.push(CachedPod {
                         metadata: ObjectMeta {
                             name: Some(name.clone()),
                             namespace: rs.metadata.namespace.clone(),
@@ -34,7 +34,7 @@ fn apply(rs: &ReplicaSet, pods: &mut Vec<Pod>, steps: &[Step]) {
                             generate_name: None,
                             ..m.clone()
                         },
-                        spec: template.spec.clone(),
+                        spec: template.spec.clone().map(Into::into),
                         status: None,
                     });
                 }
@@ -167,7 +167,7 @@ fn creates_and_deletes_are_capped_at_the_burst_size() {
     let web = rs("web").replicas(2000).build();
     assert_eq!(creates(&plan(&observe(&web, &[], t(1)))), 500);
     let small = rs("web").replicas(0).build();
-    let pods: Vec<Pod> = (0..600)
+    let pods: Vec<CachedPod> = (0..600)
         .map(|i| pod(&format!("p{i}")).owned_by_rs(&small).build())
         .collect();
     assert_eq!(deletes(&plan(&observe(&small, &pods, t(1)))).len(), 500);
@@ -245,7 +245,7 @@ fn a_failed_create_is_reported_as_replica_failure_and_cleared_after() {
 fn planning_again_after_the_steps_changes_nothing() {
     for (replicas, existing) in [(3, 0), (1, 4), (5, 2), (0, 3)] {
         let web = rs("web").replicas(replicas).build();
-        let mut pods: Vec<Pod> = (0..existing)
+        let mut pods: Vec<CachedPod> = (0..existing)
             .map(|i| {
                 pod(&format!("web-{i}"))
                     .owned_by_rs(&web)

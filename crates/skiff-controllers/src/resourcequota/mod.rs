@@ -6,10 +6,11 @@
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
-//! use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
+//! use k8s_openapi::api::core::v1::ResourceQuota;
+//! use skiff_controllers::cached_pod::CachedPod;
 //! use skiff_controllers::resourcequota::{plan, Observed, Step};
 //!
-//! fn sync(quota: &ResourceQuota, pods: &[Pod], now: skiff_controllers::Timestamp) {
+//! fn sync(quota: &ResourceQuota, pods: &[CachedPod], now: skiff_controllers::Timestamp) {
 //!     let obs = Observed {
 //!         quota,
 //!         pods: pods.iter().collect(),
@@ -41,8 +42,9 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, Pod, ResourceQuota, ResourceQuotaStatus, Service,
+    PersistentVolumeClaim, ResourceQuota, ResourceQuotaStatus, Service,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -59,7 +61,7 @@ pub struct Observed<'a> {
     /// The quota being reconciled.
     pub quota: &'a ResourceQuota,
     /// Pods of its namespace (all phases: `count/pods` counts terminal ones too).
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// Services of its namespace.
     pub services: Vec<&'a Service>,
     /// PersistentVolumeClaims of its namespace.

@@ -1,7 +1,8 @@
 //! Quota scopes (upstream `podMatchesScopeFunc` and `generic.MatchesNoScopeFunc`): which
 //! objects a scoped quota counts. Only pods have scopes; any scope excludes other objects.
 
-use k8s_openapi::api::core::v1::{Pod, ResourceQuota, ScopedResourceSelectorRequirement};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{ResourceQuota, ScopedResourceSelectorRequirement};
 
 use super::usage::{is_best_effort, is_terminating, uses_cross_namespace_pod_affinity};
 
@@ -42,7 +43,7 @@ pub fn requirements(quota: &ResourceQuota) -> Vec<ScopedResourceSelectorRequirem
 /// Upstream `podMatchesScopeFunc` for one requirement. Terminating/BestEffort scopes ignore
 /// the operator, as upstream does; `PriorityClass` applies it to the pod's
 /// `priorityClassName` (`In`, `NotIn`, `Exists`, `DoesNotExist`).
-pub fn pod_matches(pod: &Pod, req: &ScopedResourceSelectorRequirement) -> bool {
+pub fn pod_matches(pod: &CachedPod, req: &ScopedResourceSelectorRequirement) -> bool {
     match req.scope_name.as_str() {
         TERMINATING => is_terminating(pod),
         NOT_TERMINATING => !is_terminating(pod),
@@ -69,6 +70,6 @@ pub fn pod_matches(pod: &Pod, req: &ScopedResourceSelectorRequirement) -> bool {
 }
 
 /// Whether the pod matches every requirement.
-pub fn pod_in_scope(pod: &Pod, reqs: &[ScopedResourceSelectorRequirement]) -> bool {
+pub fn pod_in_scope(pod: &CachedPod, reqs: &[ScopedResourceSelectorRequirement]) -> bool {
     reqs.iter().all(|r| pod_matches(pod, r))
 }

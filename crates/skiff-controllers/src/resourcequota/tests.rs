@@ -1,13 +1,14 @@
 //! ResourceQuota planner tests.
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, PodAffinity,
-    PodAffinityTerm, ResourceQuotaSpec, ResourceRequirements, ScopeSelector,
-    ScopedResourceSelectorRequirement, ServicePort, ServiceSpec, VolumeResourceRequirements,
+    Affinity, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, PodAffinity, PodAffinityTerm,
+    ResourceQuotaSpec, ResourceRequirements, ScopeSelector, ScopedResourceSelectorRequirement,
+    ServicePort, ServiceSpec, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::*;
+use crate::cached_pod::CachedContainer;
 use crate::testing::{pod, t};
 
 fn q(s: &str) -> Quantity {
@@ -33,8 +34,8 @@ fn quota(hard: &[(&str, &str)]) -> ResourceQuota {
     }
 }
 
-fn container(name: &str, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Container {
-    Container {
+fn container(name: &str, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> CachedContainer {
+    CachedContainer {
         name: name.into(),
         resources: Some(ResourceRequirements {
             requests: (!requests.is_empty()).then(|| qmap(requests)),
@@ -46,7 +47,7 @@ fn container(name: &str, requests: &[(&str, &str)], limits: &[(&str, &str)]) -> 
 }
 
 /// A running pod with these containers.
-fn pod_with(name: &str, containers: Vec<Container>) -> Pod {
+fn pod_with(name: &str, containers: Vec<CachedContainer>) -> CachedPod {
     let mut p = pod(name).running().build();
     p.spec.as_mut().unwrap().containers = containers;
     p
@@ -54,7 +55,7 @@ fn pod_with(name: &str, containers: Vec<Container>) -> Pod {
 
 struct World<'a> {
     quota: &'a ResourceQuota,
-    pods: Vec<&'a Pod>,
+    pods: Vec<&'a CachedPod>,
     services: Vec<&'a Service>,
     pvcs: Vec<&'a PersistentVolumeClaim>,
     counts: BTreeMap<String, i64>,

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::cached_pod::{CachedContainer, CachedPod};
 use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaim, Pod, PodAffinityTerm, Service, WeightedPodAffinityTerm,
+    PersistentVolumeClaim, PodAffinityTerm, Service, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -112,7 +113,7 @@ fn max_into(into: &mut ResourceList, from: &ResourceList) {
     }
 }
 
-fn is_restartable(c: &Container) -> bool {
+fn is_restartable(c: &CachedContainer) -> bool {
     c.restart_policy.as_deref() == Some("Always")
 }
 
@@ -120,8 +121,8 @@ fn is_restartable(c: &Container) -> bool {
 /// sidecars add up; each init container runs with the sidecars started before it; the pod
 /// needs the larger of the two.
 fn aggregate(
-    pod: &Pod,
-    pick: fn(&Container) -> Option<&BTreeMap<String, Quantity>>,
+    pod: &CachedPod,
+    pick: fn(&CachedContainer) -> Option<&BTreeMap<String, Quantity>>,
 ) -> ResourceList {
     let Some(spec) = pod.spec.as_ref() else {
         return ResourceList::new();
@@ -150,7 +151,7 @@ fn aggregate(
 }
 
 /// Upstream `resourcehelper.PodRequests`: aggregated container requests plus the overhead.
-pub fn pod_requests(pod: &Pod) -> ResourceList {
+pub fn pod_requests(pod: &CachedPod) -> ResourceList {
     let mut reqs = aggregate(pod, |c| c.resources.as_ref()?.requests.as_ref());
     add_into(
         &mut reqs,
@@ -161,7 +162,7 @@ pub fn pod_requests(pod: &Pod) -> ResourceList {
 
 /// Upstream `resourcehelper.PodLimits`: aggregated container limits, plus the overhead for
 /// resources that have a limit at all.
-pub fn pod_limits(pod: &Pod) -> ResourceList {
+pub fn pod_limits(pod: &CachedPod) -> ResourceList {
     let mut limits = aggregate(pod, |c| c.resources.as_ref()?.limits.as_ref());
     for (k, v) in list(pod.spec.as_ref().and_then(|s| s.overhead.as_ref())) {
         if let Some(cur) = limits.get_mut(&k) {
@@ -173,12 +174,12 @@ pub fn pod_limits(pod: &Pod) -> ResourceList {
 
 /// Upstream `QuotaV1Pod`: terminal pods, and pods past their deletion grace period, are no
 /// longer charged for compute resources.
-pub fn counts_for_compute(pod: &Pod, now: Timestamp) -> bool {
+pub fn counts_for_compute(pod: &CachedPod, now: Timestamp) -> bool {
     !pods::is_terminal(pod) && compute_charge_ends(pod).is_none_or(|end| now <= end)
 }
 
 /// When a deleting pod stops being charged (its deletion time plus its grace period).
-pub(crate) fn compute_charge_ends(pod: &Pod) -> Option<Timestamp> {
+pub(crate) fn compute_charge_ends(pod: &CachedPod) -> Option<Timestamp> {
     let at = pod.metadata.deletion_timestamp.as_ref()?.0;
     let grace = pod.metadata.deletion_grace_period_seconds?;
     Some(
@@ -190,7 +191,7 @@ pub(crate) fn compute_charge_ends(pod: &Pod) -> Option<Timestamp> {
 /// Upstream `PodUsageFunc` with `podComputeUsageHelper`: `count/pods` always; for pods still
 /// charged, `pods`, cpu/memory/ephemeral-storage requests (also as bare names) and limits,
 /// hugepages, and `requests.<extended resource>`.
-pub fn pod_usage(pod: &Pod, now: Timestamp) -> ResourceList {
+pub fn pod_usage(pod: &CachedPod, now: Timestamp) -> ResourceList {
     let mut out = ResourceList::from([(COUNT_PODS.to_string(), Amount::from_int(1))]);
     if !counts_for_compute(pod, now) {
         return out;
@@ -301,7 +302,7 @@ pub fn pvc_usage(pvc: &PersistentVolumeClaim) -> ResourceList {
 
 /// Upstream `qos.GetPodQOS(pod) == BestEffort`: the reported class, or no container (init
 /// containers included) with a positive cpu or memory request or limit.
-pub fn is_best_effort(pod: &Pod) -> bool {
+pub fn is_best_effort(pod: &CachedPod) -> bool {
     if let Some(class) = pod.status.as_ref().and_then(|s| s.qos_class.as_deref()) {
         if !class.is_empty() {
             return class == "BestEffort";
@@ -324,7 +325,7 @@ pub fn is_best_effort(pod: &Pod) -> bool {
 }
 
 /// Upstream `IsTerminating`: the pod has an `activeDeadlineSeconds`.
-pub fn is_terminating(pod: &Pod) -> bool {
+pub fn is_terminating(pod: &CachedPod) -> bool {
     pod.spec
         .as_ref()
         .and_then(|s| s.active_deadline_seconds)
@@ -345,7 +346,7 @@ fn cross_namespace_weighted(terms: &[WeightedPodAffinityTerm]) -> bool {
 
 /// Upstream `usesCrossNamespacePodAffinity`: some (anti-)affinity term names namespaces or
 /// a namespace selector.
-pub fn uses_cross_namespace_pod_affinity(pod: &Pod) -> bool {
+pub fn uses_cross_namespace_pod_affinity(pod: &CachedPod) -> bool {
     let Some(aff) = pod.spec.as_ref().and_then(|s| s.affinity.as_ref()) else {
         return false;
     };

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume,
@@ -23,7 +24,7 @@ pub fn set_name(set: &StatefulSet) -> String {
 }
 
 /// Upstream `getParentNameAndOrdinal`: `<parent>-<ordinal>` when the pod is the set's member.
-pub fn ordinal_of(set: &StatefulSet, pod: &Pod) -> Option<i32> {
+pub fn ordinal_of(set: &StatefulSet, pod: &CachedPod) -> Option<i32> {
     let name = pod.metadata.name.as_deref()?;
     let (parent, ord) = name.rsplit_once('-')?;
     if parent != set_name(set) {

@@ -12,6 +12,7 @@ mod tests;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
@@ -38,7 +39,7 @@ pub struct Observed<'a> {
     /// The StatefulSet being reconciled.
     pub set: &'a StatefulSet,
     /// Pods of its namespace.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     /// ControllerRevisions of its namespace.
     pub revisions: Vec<&'a ControllerRevision>,
     /// PersistentVolumeClaims of its namespace.
@@ -72,11 +73,11 @@ pub enum Step {
     RequeueAfter(Duration),
 }
 
-fn healthy(p: &Pod) -> bool {
+fn healthy(p: &CachedPod) -> bool {
     is_running_and_ready(p) && !pods::is_terminating(p)
 }
 
-fn is_running_and_ready(p: &Pod) -> bool {
+fn is_running_and_ready(p: &CachedPod) -> bool {
     pods::phase(p) == pods::PHASE_RUNNING && pods::is_ready(p)
 }
 
@@ -92,7 +93,7 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Step> {
     if sel.is_empty() {
         return Vec::new();
     }
-    let members: Vec<&Pod> = obs
+    let members: Vec<&CachedPod> = obs
         .pods
         .iter()
         .copied()
@@ -134,8 +135,8 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Step> {
         .unwrap_or(0)
         .max(0);
     let end = start.saturating_add(replicas);
-    let mut slots: Vec<Option<&Pod>> = vec![None; usize::try_from(replicas).unwrap_or(0)];
-    let mut condemned: Vec<&Pod> = Vec::new();
+    let mut slots: Vec<Option<&CachedPod>> = vec![None; usize::try_from(replicas).unwrap_or(0)];
+    let mut condemned: Vec<&CachedPod> = Vec::new();
     for &p in &owned_pods {
         let Some(ord) = ordinal_of(set, p) else {
             continue;
@@ -150,8 +151,9 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Step> {
 
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
     let now = obs.now;
-    let available =
-        |p: &Pod| pods::phase(p) == pods::PHASE_RUNNING && pods::is_available(p, min_ready, now);
+    let available = |p: &CachedPod| {
+        pods::phase(p) == pods::PHASE_RUNNING && pods::is_available(p, min_ready, now)
+    };
     let monotonic = spec.pod_management_policy.as_deref() != Some("Parallel");
     let strategy = spec
         .update_strategy
@@ -287,7 +289,7 @@ pub fn plan(obs: &Observed<'_>) -> Vec<Step> {
     steps.extend(actions);
 
     // Status over the pods as observed.
-    let all: Vec<&Pod> = slots
+    let all: Vec<&CachedPod> = slots
         .iter()
         .flatten()
         .copied()

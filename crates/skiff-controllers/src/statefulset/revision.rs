@@ -3,8 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use serde_json::{json, Value};
@@ -18,7 +19,7 @@ pub const REVISION_LABEL: &str = "controller-revision-hash";
 pub const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
 
 /// The revision a pod was created from.
-pub fn pod_revision(p: &Pod) -> Option<&str> {
+pub fn pod_revision(p: &CachedPod) -> Option<&str> {
     p.metadata
         .labels
         .as_ref()?
@@ -213,7 +214,7 @@ pub fn resolve_for(parent: &Parent<'_>, owned: &[&ControllerRevision]) -> Revisi
 pub fn truncate(
     set: &StatefulSet,
     owned: &[&ControllerRevision],
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     keep: &[&str],
 ) -> Vec<String> {
     let limit = set

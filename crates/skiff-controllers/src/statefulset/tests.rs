@@ -1,13 +1,15 @@
 //! StatefulSet planner tests: single syncs and a small simulation.
 
 use super::*;
+use crate::cached_pod::CachedPodStatus;
 use crate::testing::*;
 use k8s_openapi::api::apps::v1::{
     RollingUpdateStatefulSetStrategy, StatefulSetPersistentVolumeClaimRetentionPolicy,
     StatefulSetSpec, StatefulSetUpdateStrategy,
 };
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodCondition, PodStatus};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
+use std::collections::BTreeMap;
 
 fn sts(name: &str, replicas: i32) -> StatefulSet {
     StatefulSet {
@@ -59,7 +61,9 @@ fn set_image(s: &mut StatefulSet, image: &str) {
 /// The cluster: pods run and turn ready one tick after creation.
 #[derive(Default)]
 struct World {
-    pods: Vec<Pod>,
+    pods: Vec<CachedPod>,
+    /// The image of each pod's first container, by pod name (the cached pods keep none).
+    images: BTreeMap<String, String>,
     revisions: Vec<ControllerRevision>,
     claims: Vec<PersistentVolumeClaim>,
     now: i64,
@@ -72,7 +76,7 @@ impl World {
         self.now += 1;
         let now = t(self.now);
         for p in &mut self.pods {
-            let st = p.status.get_or_insert_with(PodStatus::default);
+            let st = p.status.get_or_insert_with(CachedPodStatus::default);
             if st.phase.is_none() {
                 st.phase = Some("Running".into());
                 st.conditions = Some(vec![PodCondition {
@@ -109,8 +113,11 @@ impl World {
                 Step::CreatePod(p) => {
                     let mut p = p.as_ref().clone();
                     p.metadata.uid = p.metadata.name.clone();
-                    self.created_order.push(p.metadata.name.clone().unwrap());
-                    self.pods.push(p);
+                    let name = p.metadata.name.clone().unwrap();
+                    let image = p.spec.as_ref().unwrap().containers[0].image.clone();
+                    self.images.insert(name.clone(), image.unwrap());
+                    self.created_order.push(name);
+                    self.pods.push(p.into());
                 }
                 Step::DeletePod(n) => {
                     self.deleted_order.push(n.clone());
@@ -140,10 +147,7 @@ impl World {
             .map(|p| {
                 (
                     p.metadata.name.clone().unwrap(),
-                    p.spec.as_ref().unwrap().containers[0]
-                        .image
-                        .clone()
-                        .unwrap(),
+                    self.images[p.metadata.name.as_ref().unwrap()].clone(),
                 )
             })
             .collect();
@@ -399,7 +403,7 @@ mod never_panics {
             if parallel {
                 spec.pod_management_policy = Some("Parallel".into());
             }
-            let pods: Vec<Pod> = names.iter().map(|n| pod(n).label("app", "db").owner("StatefulSet", "db", "uid-db").ready_since(t(1)).build()).collect();
+            let pods: Vec<CachedPod> = names.iter().map(|n| pod(n).label("app", "db").owner("StatefulSet", "db", "uid-db").ready_since(t(1)).build()).collect();
             let _ = plan(&Observed { set: &set, pods: pods.iter().collect(), revisions: vec![], claims: vec![], now: t(10) });
         }
     }
