@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::cached_pod::{CachedContainerStatus, CachedPod, CachedPodSpec, CachedPodStatus};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateTerminated, PodCondition, PodSpec, PodTemplateSpec,
@@ -12,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
 };
 
+use crate::cached_pod::{CachedContainerStatus, CachedPod, CachedPodSpec, CachedPodStatus};
 use crate::Timestamp;
 
 /// `secs` seconds after the epoch.

@@ -59,9 +59,10 @@ struct Scheduler {
     queue: SchedulingQueue,
     profile: Profile,
     started: Instant,
-    /// Pods assumed on a node whose binding has not completed yet: updates of their unbound
-    /// state are ignored so they are not scheduled twice.
-    binding: HashSet<String>,
+    /// Pods assumed on a node that the watch has not yet shown bound (their binding is in
+    /// flight or done): updates of their unbound state, which may still be on their way, are
+    /// ignored so they are not scheduled twice (upstream skips assumed pods the same way).
+    assumed: HashSet<String>,
 }
 
 /// A finished binding: the pod (unbound, as scheduled), its node, and the outcome.
@@ -73,25 +74,53 @@ struct Bound {
 }
 
 impl Scheduler {
+    fn new(profile: Profile) -> Self {
+        Scheduler {
+            snapshot: Snapshot::new(&[], &[]),
+            queue: SchedulingQueue::new(QueueConfig::default(), &profile),
+            profile,
+            started: Instant::now(),
+            assumed: HashSet::new(),
+        }
+    }
+
     fn now(&self) -> Duration {
         self.started.elapsed()
     }
 
-    /// A binding finished: on failure forget the assumption and try the pod again.
+    /// Places a pod scheduled onto `node` in the snapshot before its binding is written
+    /// (upstream's assume), so the next pod is scheduled against a snapshot counting this one.
+    fn assume(&mut self, key: &str, pod: &Pod, node: &str) {
+        self.snapshot.assume(pod, node);
+        self.queue.done(key);
+        self.assumed.insert(key.to_string());
+    }
+
+    /// A binding finished. On success the pod stays assumed until the watch shows it bound;
+    /// on failure the assumption is forgotten and the pod tried again, unless it is gone (404)
+    /// or already bound (409), which the watch shows: the snapshot follows the pod to
+    /// wherever it was bound, so a conflict leaves it alone.
     fn on_bound(&mut self, b: Bound) {
-        self.binding.remove(&b.key);
-        if let Err(e) = b.result {
-            tracing::warn!(pod = %b.key, node = %b.node, error = %e, "binding failed");
-            self.snapshot.remove_pod(&b.key);
-            self.queue.on_event(
-                ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE),
-                self.now(),
-            );
-            // Gone or already bound: the watch tells; otherwise schedule it again.
-            if !matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 409) {
-                let now = self.now();
-                self.queue.add(*b.pod, now);
-            }
+        let Err(e) = b.result else {
+            return;
+        };
+        tracing::warn!(pod = %b.key, node = %b.node, error = %e, "binding failed");
+        self.assumed.remove(&b.key);
+        let code = match &e {
+            kube::Error::Api(s) => s.code,
+            _ => 0,
+        };
+        if code == 409 {
+            return;
+        }
+        self.snapshot.remove_pod(&b.key);
+        self.queue.on_event(
+            ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE),
+            self.now(),
+        );
+        if code != 404 {
+            let now = self.now();
+            self.queue.add(*b.pod, now);
         }
     }
 
@@ -117,6 +146,7 @@ impl Scheduler {
         let now = self.now();
         let k = key(&pod);
         if deleted || terminal(&pod) {
+            self.assumed.remove(&k);
             self.queue.delete(&k);
             if self.snapshot.remove_pod(&k) {
                 self.queue.on_event(
@@ -127,13 +157,14 @@ impl Scheduler {
             return;
         }
         if bound(&pod) {
+            self.assumed.remove(&k);
             self.queue.delete(&k);
             self.snapshot.set_pod(&pod);
             return;
         }
         if pod.metadata.deletion_timestamp.is_some()
             || !self.profile.handles(&pod)
-            || self.binding.contains(&k)
+            || self.assumed.contains(&k)
         {
             return;
         }
@@ -169,14 +200,7 @@ pub async fn run(client: kube::Client, stop: watch::Receiver<bool>) {
 
 /// The scheduling loop: watch nodes and pods, schedule what is queued, bind.
 async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
-    let profile = Profile::default();
-    let mut s = Scheduler {
-        snapshot: Snapshot::new(&[], &[]),
-        queue: SchedulingQueue::new(QueueConfig::default(), &profile),
-        profile,
-        started: Instant::now(),
-        binding: HashSet::new(),
-    };
+    let mut s = Scheduler::new(Profile::default());
     let slots = Arc::new(Semaphore::new(MAX_BINDINGS_IN_FLIGHT));
     let (bound_tx, mut bound_rx) = mpsc::unbounded_channel::<Bound>();
     // A Send RNG seeded from the OS: randomness enters the pure core only through this value.
@@ -226,9 +250,7 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
                 ScheduleResult::Scheduled(p) => {
                     // Assume, then bind in the background (upstream's binding cycle) so the
                     // next pod is scheduled against a snapshot that already counts this one.
-                    s.snapshot.assume(&qp.pod, &p.node);
-                    s.queue.done(&qp.key);
-                    s.binding.insert(qp.key.clone());
+                    s.assume(&qp.key, &qp.pod, &p.node);
                     let Ok(permit) = slots.clone().acquire_owned().await else {
                         return;
                     };
@@ -267,5 +289,105 @@ async fn schedule_while(client: kube::Client, mut stop: watch::Receiver<bool>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}},
+        }))
+        .expect("node")
+    }
+
+    fn pod(on: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+            "spec": {"containers": [{"name": "c", "image": "i"}], "nodeName": on},
+        }))
+        .expect("pod")
+    }
+
+    fn scheduler() -> Scheduler {
+        let mut s = Scheduler::new(Profile::default());
+        s.snapshot.set_node(node("n1"));
+        s.snapshot.set_node(node("n2"));
+        s
+    }
+
+    /// The pods the snapshot counts on `node`.
+    fn on(s: &Scheduler, node: &str) -> usize {
+        s.snapshot.get(node).expect("node").pods().len()
+    }
+
+    /// Queues the pending pod, then pops and assumes it on `node` as the loop does.
+    fn assume_on(s: &mut Scheduler, node: &str) {
+        s.on_pod(pod(None), false);
+        let now = s.now();
+        s.queue.flush(now);
+        let qp = s.queue.pop(now).expect("queued");
+        s.assume(&qp.key, &qp.pod, node);
+    }
+
+    fn bound_with(result: Result<(), kube::Error>) -> Bound {
+        Bound {
+            key: "default/p".into(),
+            pod: Box::new(pod(None)),
+            node: "n1".into(),
+            result,
+        }
+    }
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn a_bound_pod_is_not_scheduled_again_on_an_unbound_update_the_watch_still_delivers() {
+        let mut s = scheduler();
+        assume_on(&mut s, "n1");
+        s.on_bound(bound_with(Ok(())));
+        // An update of the pod from before its binding arrives after the binding finished.
+        s.on_pod(pod(None), false);
+        assert!(s.queue.location("default/p").is_none(), "scheduled twice");
+        assert_eq!(on(&s, "n1"), 1);
+        // The watch shows it bound: no longer assumed; later updates follow the pod.
+        s.on_pod(pod(Some("n1")), false);
+        assert!(s.assumed.is_empty());
+        assert_eq!(on(&s, "n1"), 1);
+    }
+
+    #[test]
+    fn a_conflict_leaves_the_pod_where_the_watch_shows_it_bound() {
+        let mut s = scheduler();
+        assume_on(&mut s, "n1");
+        // Someone else bound it to n2; the watch says so before our binding's answer.
+        s.on_pod(pod(Some("n2")), false);
+        s.on_bound(bound_with(Err(api_error(409))));
+        assert_eq!((on(&s, "n1"), on(&s, "n2")), (0, 1));
+        assert!(s.queue.location("default/p").is_none());
+    }
+
+    #[test]
+    fn a_failed_binding_forgets_the_assumption_and_queues_the_pod_again() {
+        let mut s = scheduler();
+        assume_on(&mut s, "n1");
+        s.on_bound(bound_with(Err(api_error(500))));
+        assert_eq!(on(&s, "n1"), 0);
+        assert!(s.assumed.is_empty());
+        assert!(s.queue.location("default/p").is_some());
+        // A pod that is gone (404) is not queued again.
+        let mut s = scheduler();
+        assume_on(&mut s, "n1");
+        s.on_bound(bound_with(Err(api_error(404))));
+        assert_eq!(on(&s, "n1"), 0);
+        assert!(s.queue.location("default/p").is_none());
     }
 }

@@ -12,10 +12,10 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{Node, PodTemplateSpec};
 
+use crate::cached_pod::CachedPod;
 use crate::event::Event;
 use crate::ownership::{self, Selector};
 use crate::pods;

@@ -2,9 +2,8 @@
 //! maxUnavailable and let `manage` recreate them; with surge, start new pods next to old ones
 //! within maxSurge and delete the old ones once the new are available.
 
-use crate::cached_pod::CachedPod;
-
 use super::Sync;
+use crate::cached_pod::CachedPod;
 use crate::deployment::util::value_from_int_or_percent;
 use crate::pods;
 

@@ -20,10 +20,10 @@ mod tests;
 
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 
+use crate::cached_pod::CachedPod;
 use crate::event::Event;
 use crate::ownership::{self, Selector};
 use crate::Timestamp;

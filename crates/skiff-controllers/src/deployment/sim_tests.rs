@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::util::{self, *};
+use crate::cached_pod::CachedPod;
 use crate::replicaset;
 use crate::testing::*;
 use crate::Timestamp;

@@ -22,11 +22,11 @@
 //! }
 //! ```
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::status::{selects, update_disruption_allowed_condition};
+use crate::cached_pod::CachedPod;
 use crate::pods;
 use crate::Timestamp;
 

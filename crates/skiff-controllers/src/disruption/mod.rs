@@ -36,9 +36,9 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 
+use crate::cached_pod::CachedPod;
 use crate::event::Event;
 use crate::Timestamp;
 

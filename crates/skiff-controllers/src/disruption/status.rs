@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::SignedDuration;
 
 use super::{ControllerScale, Step};
+use crate::cached_pod::CachedPod;
 use crate::ownership::controller_of;
 use crate::pods;
 use crate::Timestamp;

@@ -4,9 +4,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{EndpointAddress, ObjectReference, Service};
 
+use crate::cached_pod::CachedPod;
 use crate::ownership::Selector;
 use crate::pods;
 

@@ -2,13 +2,13 @@
 //! EndpointSlice tests.
 #![allow(dead_code)] // a shared builder kit: not every test uses every builder
 
-use crate::cached_pod::{CachedContainer, CachedPod, CachedPodSpec, CachedPodStatus};
 use k8s_openapi::api::core::v1::{
     ContainerPort, Node, PodCondition, PodIP, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::cached_pod::{CachedContainer, CachedPod, CachedPodSpec, CachedPodStatus};
 use crate::testing::{labels, pod, t};
 
 /// A numeric target port.

@@ -39,10 +39,10 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{EndpointPort, EndpointSubset, Endpoints, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::cached_pod::CachedPod;
 use crate::pods;
 use crate::Timestamp;
 

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use proptest::prelude::*;
 
 use super::fixtures::*;
 use super::*;
+use crate::cached_pod::CachedPod;
 use crate::testing::t;
 
 /// (IP, port name, port number, ready) facts.

@@ -1,10 +1,10 @@
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Service,
 };
 
 use super::fixtures::*;
 use super::*;
+use crate::cached_pod::CachedPod;
 use crate::testing::t;
 
 fn observe<'a>(

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL};
+use crate::cached_pod::CachedPod;
 use crate::endpoints::address::{self, IPV4, IPV6};
 use crate::endpoints::ports::{find_port, protocol};
 use crate::endpoints::HEADLESS_LABEL;

@@ -50,10 +50,10 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 
+use crate::cached_pod::CachedPod;
 use crate::endpoints::address;
 use crate::endpoints::LAST_CHANGE_TRIGGER_TIME_ANNOTATION;
 use crate::Timestamp;

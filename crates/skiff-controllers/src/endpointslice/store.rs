@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{EndpointConditions, EndpointSlice};
 
 use super::*;
+use crate::cached_pod::CachedPod;
 use crate::testing::t;
 
 /// The EndpointSlices the API server holds, by name.

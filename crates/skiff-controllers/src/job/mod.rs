@@ -17,11 +17,11 @@ mod tests;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 
+use crate::cached_pod::CachedPod;
 use crate::event::Event;
 use crate::ownership::{self, Selector};
 use crate::pods;

@@ -49,11 +49,11 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::cached_pod::CachedPod;
 use crate::event::Event;
 use crate::pods;
 use crate::Timestamp;

@@ -2,12 +2,12 @@
 //! taints they do not tolerate are deleted at once; pods tolerating them for
 //! `tolerationSeconds` are deleted when that runs out; pods tolerating them without a limit stay.
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{PodCondition, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::SignedDuration;
 
 use super::taints::NO_EXECUTE;
+use crate::cached_pod::CachedPod;
 use crate::daemonset::fit::tolerates;
 use crate::Timestamp;
 

@@ -9,10 +9,10 @@ mod tests;
 
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
+use crate::cached_pod::CachedPod;
 use crate::ownership::{self, Selector};
 use crate::pods;
 use crate::Timestamp;

@@ -2,7 +2,6 @@
 //! both): the RC's plain-map selector becomes `matchLabels`, pods get a `v1`
 //! ReplicationController owner, and status comes back as a ReplicationControllerStatus.
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{
     PodTemplateSpec, ReplicationController, ReplicationControllerCondition,
@@ -11,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::OwnerKind;
+use crate::cached_pod::CachedPod;
 use crate::Timestamp;
 
 /// Field manager and event source (upstream's controller name).

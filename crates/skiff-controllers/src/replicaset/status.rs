@@ -1,9 +1,9 @@
 //! ReplicaSet status (upstream `calculateStatus` in `replica_set_utils.go`).
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::cached_pod::CachedPod;
 use crate::ownership::Selector;
 use crate::pods;
 use crate::Timestamp;

@@ -42,12 +42,12 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, ResourceQuota, ResourceQuotaStatus, Service,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use crate::cached_pod::CachedPod;
 use crate::Timestamp;
 use quantity::Amount;
 use usage::ResourceList;

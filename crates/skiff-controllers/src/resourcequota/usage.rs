@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::cached_pod::{CachedContainer, CachedPod};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PodAffinityTerm, Service, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::quantity::Amount;
+use crate::cached_pod::{CachedContainer, CachedPod};
 use crate::pods;
 use crate::Timestamp;
 

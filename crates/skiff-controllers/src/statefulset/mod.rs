@@ -12,10 +12,10 @@ mod tests;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
+use crate::cached_pod::CachedPod;
 use crate::ownership::{self, Selector};
 use crate::pods;
 use crate::Timestamp;

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use serde_json::{json, Value};
 
+use crate::cached_pod::CachedPod;
 use crate::hash::safe_encode;
 use crate::ownership;
 
