@@ -34,7 +34,7 @@ const UNREAD_CONDITIONS: [&str; 4] = [
 /// controller reads them), and of the conditions all but [`UNREAD_CONDITIONS`] (unless a Job
 /// owns the pod), with every list sized to its length (serde's growth leaves lists up to four
 /// times their length). A typed `Pod` of ~3 KB of JSON takes ~19 KB in memory, ~8 KB with
-/// these fields trimmed, and a trimmed `CachedPod` ~3.8 KB.
+/// these fields trimmed, and a trimmed `CachedPod` ~3.9 KB.
 pub fn trim_pod(pod: &mut CachedPod) {
     let of_job = pod
         .metadata
